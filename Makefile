@@ -1,0 +1,41 @@
+# Every target installs what it needs: a fresh clone needs only Python >= 3.11 and Go >= 1.26.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CLUSTER ?= default
+PYTEST_ARGS ?=
+
+.PHONY: venv testenv test unit lint cluster-up cluster-down cluster-status demo demo-down clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+testenv: venv  ## build (or reuse) the control-plane binaries
+	$(BIN)/python -m vwclass.testenv build
+
+lint: venv  ## types and the layering contracts
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+unit: venv
+	$(BIN)/python -m pytest tests/unit -q $(PYTEST_ARGS)
+
+test: lint testenv  ## the whole suite, against a fresh local control plane
+	$(BIN)/python -m pytest -q -ra $(PYTEST_ARGS)
+
+cluster-up: testenv
+	$(BIN)/python -m vwclass.testenv up --name $(CLUSTER)
+
+cluster-down: venv
+	$(BIN)/python -m vwclass.testenv down --name $(CLUSTER)
+
+cluster-status: venv
+	$(BIN)/python -m vwclass.testenv status --name $(CLUSTER)
+
+clean: cluster-down
+	rm -rf $(VENV) .mypy_cache .pytest_cache

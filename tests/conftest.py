@@ -1,0 +1,45 @@
+"""Session fixtures: a real Kubernetes control plane for every integration test.
+
+The local control plane (vwclass.testenv) is started once per session unless VWCLASS_TEST_KUBECONFIG
+names an existing cluster (kind, k3s, MicroK8s): then the same tests run there unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from vwclass.testenv.cluster import Cluster
+
+
+@pytest.fixture(scope="session")
+def testenv_cluster() -> Iterator[Cluster | None]:
+    """The local cluster this session started, or None when running against an existing one."""
+    if os.environ.get("VWCLASS_TEST_KUBECONFIG"):
+        yield None
+        return
+    cluster = Cluster(os.environ.get("VWCLASS_TEST_CLUSTER", "pytest"))
+    cluster.up()
+    try:
+        yield cluster
+    finally:
+        cluster.down()
+
+
+@pytest.fixture(scope="session")
+def kubeconfig(testenv_cluster: Cluster | None) -> Path:
+    existing = os.environ.get("VWCLASS_TEST_KUBECONFIG")
+    if existing:
+        return Path(existing)
+    assert testenv_cluster is not None
+    return testenv_cluster.kubeconfig
+
+
+@pytest.fixture(scope="session")
+def api_client(kubeconfig: Path):  # type: ignore[no-untyped-def]
+    from kubernetes import config
+
+    return config.new_client_from_config(config_file=str(kubeconfig))

@@ -1,0 +1,1 @@
+"""Shared test support: harnesses that run real components (Kubernetes, RabbitMQ) and small helpers."""

@@ -1,0 +1,1 @@
+"""The pure core: a class spec in, Kubernetes manifests and node configuration out, no I/O."""

@@ -1,0 +1,121 @@
+"""RabbitMQ configuration of one student's virtual Waggle node: rabbitmq.conf, plugins, definitions.
+
+Mirrors what a real Waggle node loads (see waggle-edge-stack), with per-student passwords instead of
+name-equals-password users, and the plugin user narrowed to what pywaggle does: publish to
+`to-validator`, subscribe through a server-named queue bound to `data.topic`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+AMQP_PORT = 5672
+MANAGEMENT_PORT = 15672
+DEFINITIONS_PATH = "/etc/rabbitmq/definitions.json"
+VHOST = "/"
+
+# Exchanges and queues a Waggle node declares up front, so a plugin's first publish lands even
+# before the data-sharing service (or the data endpoint in its place) has started.
+EXCHANGES: tuple[tuple[str, str], ...] = (
+    ("to-validator", "fanout"),
+    ("to-beehive", "fanout"),
+    ("data.topic", "topic"),
+    ("data.fanout", "fanout"),
+    ("messages", "topic"),
+    ("to-node", "topic"),
+)
+QUEUES: tuple[str, ...] = ("to-validator", "to-beehive")
+# pywaggle's subscribe() declares an exclusive queue with a server-generated amq.gen-* name.
+_SERVER_NAMED = r"amq\.gen-.*"
+
+
+@dataclass(frozen=True)
+class NodeCredentials:
+    """Passwords of one student's RabbitMQ users; generated once, never rotated by a reconcile."""
+
+    admin: str
+    service: str
+    plugin: str
+
+
+def rabbitmq_conf(
+    amqp_port: int = AMQP_PORT,
+    management_port: int = MANAGEMENT_PORT,
+    definitions_path: str = DEFINITIONS_PATH,
+) -> str:
+    """The rabbitmq.conf (sysctl format) of a student node."""
+    return (
+        f"listeners.tcp.default = {amqp_port}\n"
+        f"management.tcp.port = {management_port}\n"
+        f"load_definitions = {definitions_path}\n"
+        "log.console = true\n"
+        "log.console.level = info\n"
+        "log.file = false\n"
+    )
+
+
+def enabled_plugins() -> str:
+    """The enabled_plugins file (an Erlang term) of a student node."""
+    return "[rabbitmq_management,rabbitmq_prometheus].\n"
+
+
+def definitions(credentials: NodeCredentials) -> dict[str, Any]:
+    """The definitions document RabbitMQ imports at boot: users, permissions, exchanges, queues."""
+    users = [
+        {"name": "admin", "password": credentials.admin, "tags": ["administrator"]},
+        {"name": "service", "password": credentials.service, "tags": []},
+        {"name": "plugin", "password": credentials.plugin, "tags": []},
+    ]
+    permissions = [
+        {"user": "admin", "vhost": VHOST, "configure": ".*", "write": ".*", "read": ".*"},
+        {"user": "service", "vhost": VHOST, "configure": ".*", "write": ".*", "read": ".*"},
+        {
+            "user": "plugin",
+            "vhost": VHOST,
+            "configure": f"^{_SERVER_NAMED}$",
+            "write": f"^(to-validator|{_SERVER_NAMED})$",
+            "read": f"^(data\\.topic|{_SERVER_NAMED})$",
+        },
+    ]
+    exchanges = [
+        {
+            "name": name,
+            "vhost": VHOST,
+            "type": kind,
+            "durable": True,
+            "auto_delete": False,
+            "internal": False,
+            "arguments": {},
+        }
+        for name, kind in EXCHANGES
+    ]
+    queues = [
+        {"name": name, "vhost": VHOST, "durable": True, "auto_delete": False, "arguments": {}}
+        for name in QUEUES
+    ]
+    bindings = [
+        {
+            "source": name,
+            "vhost": VHOST,
+            "destination": name,
+            "destination_type": "queue",
+            "routing_key": "",
+            "arguments": {},
+        }
+        for name in QUEUES
+    ]
+    return {
+        "users": users,
+        "vhosts": [{"name": VHOST}],
+        "permissions": permissions,
+        "exchanges": exchanges,
+        "queues": queues,
+        "bindings": bindings,
+    }
+
+
+def definitions_json(credentials: NodeCredentials) -> str:
+    """The definitions document as the JSON text mounted at DEFINITIONS_PATH (stable key order)."""
+    return json.dumps(definitions(credentials), indent=2, sort_keys=True) + "\n"

@@ -1,0 +1,1 @@
+"""The thin API layer: server-side apply, listing by label and waiting, over the kubernetes client."""

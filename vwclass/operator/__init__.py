@@ -1,0 +1,1 @@
+"""The kopf operator: thin handlers that all call one reconcile of a VirtualWaggleClass."""

@@ -1,0 +1,51 @@
+"""`python -m vwclass.testenv up|down|status|build`: the local control plane from the shell."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from vwclass.testenv import TestenvError, build
+from vwclass.testenv.cluster import Cluster
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m vwclass.testenv", description=__doc__)
+    parser.add_argument("command", choices=("up", "down", "status", "build"))
+    parser.add_argument("--name", default="default", help="cluster name (default: %(default)s)")
+    args = parser.parse_args(argv)
+    cluster = Cluster(args.name)
+    try:
+        if args.command == "build":
+            started = time.monotonic()
+            print(build.ensure_binaries())
+            print(f"testenv: binaries ready in {time.monotonic() - started:.0f}s", file=sys.stderr)
+        elif args.command == "up":
+            started = time.monotonic()
+            cluster.up()
+            print(f"testenv: cluster '{args.name}' up in {time.monotonic() - started:.0f}s", file=sys.stderr)
+            print(cluster.kubectl("get", "nodes"), file=sys.stderr, end="")
+            print(f"export KUBECONFIG={cluster.kubeconfig}")
+        elif args.command == "down":
+            cluster.down()
+            print(f"testenv: cluster '{args.name}' stopped", file=sys.stderr)
+        else:
+            running = cluster.running()
+            if not running:
+                print(f"cluster '{args.name}': not running")
+                return 1
+            for component, alive in running.items():
+                print(f"{component:26} {'running' if alive else 'STOPPED'}  pid {cluster.pids()[component]}")
+            print(f"export KUBECONFIG={cluster.kubeconfig}")
+            return 0 if cluster.is_up() else 1
+    except TestenvError as error:
+        print(f"testenv: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
