@@ -1,0 +1,45 @@
+"""Names and labels of everything vwclass creates, in one place so no two modules disagree."""
+
+from __future__ import annotations
+
+GROUP = "edu.sagecontinuum.org"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+KIND = "VirtualWaggleClass"
+PLURAL = "virtualwaggleclasses"
+CRD_NAME = f"{PLURAL}.{GROUP}"
+
+FIELD_MANAGER = "vwclass-operator"
+MANAGED_BY = "app.kubernetes.io/managed-by"
+MANAGED_BY_VALUE = "vwclass"
+PART_OF = "app.kubernetes.io/part-of"
+COMPONENT = "app.kubernetes.io/component"
+NAME = "app.kubernetes.io/name"
+CLASS_LABEL = f"{GROUP}/class"
+STUDENT_LABEL = f"{GROUP}/student"
+# Objects created once and never rendered again (the node's passwords) carry this label instead of
+# being compared with a rendering, so no reconcile can ever overwrite them.
+CREDENTIALS_LABEL = f"{GROUP}/credentials"
+DISPLAY_NAME_ANNOTATION = f"{GROUP}/display-name"
+CONFIG_HASH_ANNOTATION = f"{GROUP}/config-hash"
+
+STUDENT_ROLE = "vwclass-student"
+STUDENT_SERVICE_ACCOUNT = "student"
+CREDENTIALS_SECRET = "waggle-credentials"
+
+# Generated ids keep three digits at any class size, so scaling 99 -> 100 renames nobody.
+_GENERATED_WIDTH = 3
+
+
+def generated_student_id(number: int) -> str:
+    """The id of the n-th anonymous student (1-based): student-001, student-002, ..."""
+    return f"student-{number:0{_GENERATED_WIDTH}d}"
+
+
+def namespace_name(prefix: str, student_id: str) -> str:
+    return f"{prefix}-{student_id}"
+
+
+def class_selector(class_name: str) -> str:
+    """The label selector of every object a class owns."""
+    return f"{MANAGED_BY}={MANAGED_BY_VALUE},{CLASS_LABEL}={class_name}"

@@ -1,0 +1,30 @@
+"""Resource presets: how much of the cluster each student namespace may use, by class size setting."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Preset:
+    """The ResourceQuota of a student namespace and the plugin runner's share of it."""
+
+    requests_cpu: str
+    requests_memory: str
+    limits_cpu: str
+    limits_memory: str
+    storage: str
+    pods: int
+    runner_request_cpu: str
+    runner_request_memory: str
+    runner_limit_cpu: str
+    runner_limit_memory: str
+
+
+# Quantities are written in the API server's canonical form ("500m", "1Gi"), so what we apply reads
+# back unchanged and a resync sees no difference.
+PRESETS: dict[str, Preset] = {
+    "small": Preset("1", "2Gi", "4", "4Gi", "5Gi", 20, "100m", "256Mi", "1", "1Gi"),
+    "medium": Preset("2", "4Gi", "8", "8Gi", "10Gi", 30, "250m", "512Mi", "2", "2Gi"),
+    "large": Preset("4", "8Gi", "16", "16Gi", "20Gi", 50, "500m", "1Gi", "4", "4Gi"),
+}

@@ -1,0 +1,115 @@
+"""The typed form of a VirtualWaggleClass: what the renderer and the operator work from."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from vwclass.core import names, schema
+from vwclass.core.presets import PRESETS, Preset
+
+
+@dataclass(frozen=True)
+class Student:
+    id: str
+    namespace: str
+    display_name: str = ""
+
+
+@dataclass(frozen=True)
+class Images:
+    rabbitmq: str
+    plugin_runner: str
+    data_sharing_service: str
+    app_meta_cache: str
+    data_endpoint: str
+    playback_server: str
+
+
+@dataclass(frozen=True)
+class Components:
+    jupyter: bool
+    playback: bool
+    data_sharing_service: bool
+
+
+@dataclass(frozen=True)
+class ClassSpec:
+    """A validated class with its defaults applied and its preset resolved."""
+
+    name: str
+    uid: str
+    generation: int
+    namespace_prefix: str
+    students: tuple[Student, ...]
+    images: Images
+    resources: Preset
+    components: Components
+    suspended: bool
+    pod_security: str
+
+    def student(self, student_id: str) -> Student | None:
+        return next((s for s in self.students if s.id == student_id), None)
+
+
+# The CRD's camelCase image keys, in the field order of Images.
+IMAGE_KEYS = {
+    "rabbitmq": "rabbitmq",
+    "pluginRunner": "plugin_runner",
+    "dataSharingService": "data_sharing_service",
+    "appMetaCache": "app_meta_cache",
+    "dataEndpoint": "data_endpoint",
+    "playbackServer": "playback_server",
+}
+
+
+def _resources(spec: Mapping[str, Any]) -> Preset:
+    resources = spec["resources"]
+    preset = PRESETS[resources["preset"]]
+    quota = resources.get("quota", {})
+    runner = resources.get("pluginRunner", {})
+    return dataclasses.replace(
+        preset,
+        requests_cpu=quota.get("requestsCpu", preset.requests_cpu),
+        requests_memory=quota.get("requestsMemory", preset.requests_memory),
+        limits_cpu=quota.get("limitsCpu", preset.limits_cpu),
+        limits_memory=quota.get("limitsMemory", preset.limits_memory),
+        storage=quota.get("storage", preset.storage),
+        pods=quota.get("pods", preset.pods),
+        runner_limit_cpu=runner.get("cpu", preset.runner_limit_cpu),
+        runner_limit_memory=runner.get("memory", preset.runner_limit_memory),
+    )
+
+
+def parse_class(obj: Mapping[str, Any]) -> ClassSpec:
+    """Validates a VirtualWaggleClass object (raising schema.InvalidClass) and types it."""
+    defaulted = schema.validate(obj)
+    metadata, spec = defaulted["metadata"], defaulted["spec"]
+    prefix = spec.get("namespacePrefix") or metadata["name"]
+    if "roster" in spec:
+        students = tuple(
+            Student(entry["id"], names.namespace_name(prefix, entry["id"]), entry.get("name", ""))
+            for entry in spec["roster"]
+        )
+    else:
+        ids = (names.generated_student_id(n) for n in range(1, spec["students"] + 1))
+        students = tuple(Student(i, names.namespace_name(prefix, i)) for i in ids)
+    components = spec["components"]
+    return ClassSpec(
+        name=metadata["name"],
+        uid=metadata.get("uid", ""),
+        generation=int(metadata.get("generation", 0)),
+        namespace_prefix=prefix,
+        students=students,
+        images=Images(**{field: spec["images"][key] for key, field in IMAGE_KEYS.items()}),
+        resources=_resources(spec),
+        components=Components(
+            jupyter=components["jupyter"],
+            playback=components["playback"],
+            data_sharing_service=components["dataSharingService"],
+        ),
+        suspended=spec["suspended"],
+        pod_security=spec["podSecurity"],
+    )
