@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import celpy
+from celpy.adapter import json_to_cel
+from celpy.evaluation import CELEvalError
 import jsonschema
 import yaml
 
@@ -156,8 +158,8 @@ def _cel_program(rule: str) -> celpy.Runner:
 def _cel_rules(schema: Mapping[str, Any], value: Any, path: list[str | int]) -> Iterator[Problem]:
     for rule in schema.get("x-kubernetes-validations", []):
         try:
-            passed = bool(_cel_program(rule["rule"]).evaluate({"self": celpy.json_to_cel(value)}))
-        except celpy.CELEvalError:
+            passed = bool(_cel_program(rule["rule"]).evaluate({"self": json_to_cel(value)}))
+        except CELEvalError:
             passed = False  # the API server also refuses an object a rule cannot evaluate
         if not passed:
             message = " ".join(str(rule.get("message", f"failed rule: {rule['rule']}")).split())

@@ -310,6 +310,9 @@ class Cluster:
                 binary, f"--kubeconfig={self.kubeconfig}",
                 "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
                 f"--cidr={POD_CIDR}", "--node-ip=10.200.0.1",
+                # Heartbeats through Leases, as kubelets do; without them the node controller sees
+                # stale nodes now and then and marks every pod on them not Ready.
+                "--node-lease-duration-seconds=40",
                 f"--server-address=127.0.0.1:{ports['kwok']}",
             ]
         raise ValueError(component)

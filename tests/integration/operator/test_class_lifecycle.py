@@ -1,0 +1,216 @@
+"""A class becomes N isolated namespaces, follows its spec, repairs drift and goes away cleanly."""
+
+from __future__ import annotations
+
+import base64
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.integration.operator.conftest import (
+    class_body, class_namespaces, condition, delete_class, wait_ready,
+)
+from tests.support.kube import eventually
+from vwclass.core import names
+from vwclass.kube.api import Kube
+from vwclass.kube.resources import BY_KIND, CLASS, NAMESPACE, POD
+from vwclass.operator.runner import EmbeddedOperator
+from vwclass.testenv import build
+
+pytestmark = pytest.mark.cluster
+
+DEPLOYMENT = BY_KIND[("apps/v1", "Deployment")]
+STATEFULSET = BY_KIND[("apps/v1", "StatefulSet")]
+SERVICE = BY_KIND[("v1", "Service")]
+SECRET = BY_KIND[("v1", "Secret")]
+EXPECTED = {
+    ("ServiceAccount", "student"), ("RoleBinding", "student"), ("NetworkPolicy", "isolate-ingress"),
+    ("NetworkPolicy", "limit-egress"), ("ResourceQuota", "student-quota"), ("LimitRange", "student-defaults"),
+    ("Secret", "rabbitmq-config"), ("Secret", names.CREDENTIALS_SECRET), ("Service", "rabbitmq"),
+    ("StatefulSet", "rabbitmq"), ("Service", "app-meta-cache"), ("Deployment", "app-meta-cache"),
+    ("Deployment", "data-sharing-service"), ("PersistentVolumeClaim", "data-endpoint"),
+    ("Service", "data-endpoint"), ("Deployment", "data-endpoint"), ("PersistentVolumeClaim", "workspace"),
+    ("Deployment", "plugin-runner"),
+}
+
+
+def kubectl() -> str:
+    built = build.bin_dir() / "kubectl"
+    return str(built) if built.exists() else shutil.which("kubectl") or "kubectl"
+
+
+def objects_in(kube: Kube, namespace: str) -> set[tuple[str, str]]:
+    found = set()
+    for kind in ("ServiceAccount", "Secret", "Service", "PersistentVolumeClaim", "ResourceQuota", "LimitRange"):
+        found |= {(kind, o["metadata"]["name"]) for o in kube.list(BY_KIND[("v1", kind)], namespace=namespace)}
+    for api, kind in (("rbac.authorization.k8s.io/v1", "RoleBinding"), ("networking.k8s.io/v1", "NetworkPolicy"),
+                      ("apps/v1", "Deployment"), ("apps/v1", "StatefulSet")):
+        found |= {(kind, o["metadata"]["name"]) for o in kube.list(BY_KIND[(api, kind)], namespace=namespace)}
+    # Kubernetes' own: the default account and the root CA config map.
+    return {o for o in found if o not in {("ServiceAccount", "default")}}
+
+
+def credentials(kube: Kube, namespace: str) -> dict[str, str]:
+    secret = kube.get(SECRET, names.CREDENTIALS_SECRET, namespace)
+    assert secret is not None
+    return {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
+
+
+def test_a_class_of_three_becomes_three_ready_virtual_nodes(kube: Kube, operator: EmbeddedOperator, kubeconfig: Path) -> None:
+    kube.apply(class_body("trio", students=3))
+    wait = subprocess.run(
+        [kubectl(), "--kubeconfig", str(kubeconfig), "wait", "--for=condition=Ready", "vwc/trio", "--timeout=90s"],
+        capture_output=True, text=True,
+    )
+    assert wait.returncode == 0, wait.stderr
+    body = wait_ready(kube, "trio", 3)
+    assert body["status"]["phase"] == "Ready"
+    assert body["status"]["students"] == {"desired": 3, "ready": 3, "summary": "3/3"}
+    assert condition(kube, "trio", "Stalled")["status"] == "False"
+    namespaces = class_namespaces(kube, "trio")
+    assert namespaces == {"trio-student-001", "trio-student-002", "trio-student-003"}
+    nodes = {n["metadata"]["name"]: n for n in kube.list(BY_KIND[("v1", "Node")])}
+    for namespace in namespaces:
+        ns = kube.get(NAMESPACE, namespace)
+        assert ns is not None
+        assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "baseline"
+        [owner] = ns["metadata"]["ownerReferences"]
+        assert owner["uid"] == body["metadata"]["uid"] and owner["controller"] is True
+        assert EXPECTED <= objects_in(kube, namespace)
+        pods = kube.list(POD, namespace=namespace)
+        assert len(pods) == 5
+        for pod in pods:
+            assert pod["status"]["phase"] == "Running"
+            assert nodes[pod["spec"]["nodeName"]]["metadata"]["labels"]["type"] == "kwok"
+    plugin = credentials(kube, "trio-student-001")["plugin-password"]
+    assert plugin != "plugin" and len(plugin) >= 24
+    assert plugin != credentials(kube, "trio-student-002")["plugin-password"]
+    table = subprocess.run([kubectl(), "--kubeconfig", str(kubeconfig), "get", "vwc", "trio"], capture_output=True, text=True)
+    assert "3/3" in table.stdout and "Ready" in table.stdout
+    assert plugin not in str(body["status"]) and plugin not in table.stdout
+    delete_class(kube, "trio")
+
+
+def test_scaling_adds_and_removes_student_namespaces(kube: Kube, operator: EmbeddedOperator) -> None:
+    kube.apply(class_body("scale", students=3))
+    wait_ready(kube, "scale", 3)
+    kept = credentials(kube, "scale-student-002")
+    kube.apply(class_body("scale", students=5))
+    wait_ready(kube, "scale", 5)
+    assert class_namespaces(kube, "scale") == {f"scale-student-00{i}" for i in range(1, 6)}
+    kube.apply(class_body("scale", students=2))
+    wait_ready(kube, "scale", 2)
+    eventually(lambda: class_namespaces(kube, "scale") == {"scale-student-001", "scale-student-002"},
+               timeout=90, what="namespaces 3..5 removed")
+    assert credentials(kube, "scale-student-002") == kept
+    delete_class(kube, "scale")
+
+
+def test_suspend_scales_to_zero_and_resume_brings_everything_back(kube: Kube, operator: EmbeddedOperator) -> None:
+    kube.apply(class_body("nap", students=2))
+    wait_ready(kube, "nap", 2)
+    before = credentials(kube, "nap-student-001")
+    kube.apply(class_body("nap", students=2, suspended=True))
+
+    def suspended() -> bool:
+        body = kube.get(CLASS, "nap") or {}
+        return body.get("status", {}).get("phase") == "Suspended" and not kube.list(POD, namespace="nap-student-001")
+
+    eventually(suspended, timeout=90, what="class suspended with no pods")
+    for workload in kube.list(DEPLOYMENT, namespace="nap-student-001") + kube.list(STATEFULSET, namespace="nap-student-001"):
+        assert workload["spec"]["replicas"] == 0
+    assert kube.get(BY_KIND[("v1", "PersistentVolumeClaim")], "workspace", "nap-student-001") is not None
+    kube.apply(class_body("nap", students=2, suspended=False))
+    wait_ready(kube, "nap", 2)
+    assert credentials(kube, "nap-student-001") == before
+    delete_class(kube, "nap")
+
+
+def test_a_deleted_or_edited_child_is_restored(kube: Kube, operator: EmbeddedOperator) -> None:
+    kube.apply(class_body("drift", students=1))
+    wait_ready(kube, "drift", 1)
+    namespace = "drift-student-001"
+    original = kube.get(DEPLOYMENT, "plugin-runner", namespace)
+    assert original is not None
+    kube.delete(SERVICE, "rabbitmq", namespace)
+    edited = {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "plugin-runner", "namespace": namespace},
+        "spec": {"template": {"spec": {"containers": [{
+            "name": "runner", "image": "evil/image:1", "env": [{"name": "INJECTED", "value": "1"}]}]}}},
+    }
+    kube.request("PATCH", DEPLOYMENT.path(namespace, "plugin-runner"), body=edited,
+                 query=[("fieldManager", "a-teacher-by-hand")], content_type="application/strategic-merge-patch+json")
+
+    def restored() -> bool:
+        deployment = kube.get(DEPLOYMENT, "plugin-runner", namespace) or {}
+        [runner] = deployment["spec"]["template"]["spec"]["containers"]
+        env = {e["name"] for e in runner.get("env", [])}
+        return (
+            kube.get(SERVICE, "rabbitmq", namespace) is not None
+            and runner["image"] == original["spec"]["template"]["spec"]["containers"][0]["image"]
+            and "INJECTED" not in env
+        )
+
+    eventually(restored, timeout=60, what="service recreated and deployment restored")
+    delete_class(kube, "drift")
+
+
+def test_a_preexisting_namespace_is_never_adopted(kube: Kube, operator: EmbeddedOperator) -> None:
+    kube.apply({"apiVersion": "v1", "kind": "Namespace",
+                "metadata": {"name": "clash-student-002", "labels": {"owner": "someone-else"}}})
+    kube.apply(class_body("clash", students=3))
+
+    def stalled() -> dict[str, str] | None:
+        found = condition(kube, "clash", "Stalled")
+        return found if found.get("status") == "True" else None
+
+    found = eventually(stalled, timeout=60, what="class Stalled")
+    assert "clash-student-002" in found["message"] and found["reason"] == "NamespaceConflict"
+    eventually(lambda: class_namespaces(kube, "clash") == {"clash-student-001", "clash-student-003"}, timeout=60)
+    body = kube.get(CLASS, "clash")
+    assert body is not None and body["status"]["phase"] == "Degraded"
+    events = kube.request("GET", "/api/v1/namespaces/default/events",
+                          query=[("fieldSelector", "involvedObject.name=clash")])["items"]
+    assert any(e["reason"] == "NamespaceConflict" and "clash-student-002" in e["message"] for e in events)
+    untouched = kube.get(NAMESPACE, "clash-student-002")
+    assert untouched is not None
+    assert untouched["metadata"]["labels"] == {"owner": "someone-else", "kubernetes.io/metadata.name": "clash-student-002"}
+    assert "ownerReferences" not in untouched["metadata"]
+    assert not kube.list(SECRET, namespace="clash-student-002")
+    delete_class(kube, "clash")
+    assert kube.get(NAMESPACE, "clash-student-002") is not None  # never deleted either
+    kube.delete(NAMESPACE, "clash-student-002")
+
+
+def test_deleting_a_class_removes_its_namespaces_without_the_operator(kube: Kube, kubeconfig: Path) -> None:
+    with EmbeddedOperator(str(kubeconfig)):
+        kube.apply(class_body("orphan", students=2))
+        wait_ready(kube, "orphan", 2)
+    delete_class(kube, "orphan")  # the operator is stopped: garbage collection does it all
+
+
+def test_a_restart_mid_provisioning_creates_no_duplicates_and_keeps_credentials(kube: Kube, kubeconfig: Path) -> None:
+    with EmbeddedOperator(str(kubeconfig)):
+        kube.apply(class_body("restart", students=8))
+        eventually(lambda: len(kube.list(SECRET, f"{names.CREDENTIALS_LABEL}=true,{names.CLASS_LABEL}=restart")) >= 2,
+                   timeout=60, interval=0.05, what="some credentials created")
+    before = {
+        s["metadata"]["namespace"]: s["data"]
+        for s in kube.list(SECRET, f"{names.CREDENTIALS_LABEL}=true,{names.CLASS_LABEL}=restart")
+    }
+    with EmbeddedOperator(str(kubeconfig)):
+        wait_ready(kube, "restart", 8)
+    after = {
+        s["metadata"]["namespace"]: s["data"]
+        for s in kube.list(SECRET, f"{names.CREDENTIALS_LABEL}=true,{names.CLASS_LABEL}=restart")
+    }
+    assert len(after) == 8
+    for namespace, data in before.items():
+        assert after[namespace] == data
+    for namespace in class_namespaces(kube, "restart"):
+        assert len(kube.list(DEPLOYMENT, namespace=namespace)) == 4
+        assert len(kube.list(STATEFULSET, namespace=namespace)) == 1
+    delete_class(kube, "restart")

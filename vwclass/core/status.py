@@ -1,0 +1,140 @@
+"""Readiness of a student's node and the class status, computed from observed objects: no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+Obj = dict[str, Any]
+MAX_NOT_READY_LISTED = 20
+# Waiting reasons that will not fix themselves: the class is Degraded, not still Provisioning.
+FAILING_REASONS = frozenset(
+    {"ImagePullBackOff", "ErrImagePull", "InvalidImageName", "CrashLoopBackOff",
+     "CreateContainerConfigError", "CreateContainerError", "RunContainerError"}
+)
+
+
+@dataclass(frozen=True)
+class StudentState:
+    student: str
+    ready: bool
+    reason: str = ""
+    failing: bool = False  # a reason that needs a person (bad image, crash loop, name conflict)
+
+
+def _workload_ready(workload: Obj, replicas: int) -> bool:
+    spec, status = workload.get("spec", {}), workload.get("status", {})
+    if status.get("observedGeneration", 0) < workload.get("metadata", {}).get("generation", 0):
+        return False
+    if spec.get("replicas", 1) != replicas:
+        return False
+    if replicas == 0:
+        return int(status.get("replicas", 0)) == 0
+    wanted = ("readyReplicas", "updatedReplicas") + (("availableReplicas",) if workload["kind"] == "Deployment" else ())
+    return all(int(status.get(field, 0)) >= replicas for field in wanted)
+
+
+def _pod_problem(pods: list[Obj], component: str) -> tuple[str, bool]:
+    for pod in pods:
+        if pod.get("metadata", {}).get("labels", {}).get("app.kubernetes.io/name") != component:
+            continue
+        statuses = pod.get("status", {}).get("initContainerStatuses", []) + pod.get("status", {}).get("containerStatuses", [])
+        for container in statuses:
+            waiting = container.get("state", {}).get("waiting")
+            if waiting and waiting.get("reason") not in (None, "ContainerCreating", "PodInitializing"):
+                return f"{component}: {waiting['reason']}", waiting["reason"] in FAILING_REASONS
+        for condition in pod.get("status", {}).get("conditions", []):
+            if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
+                return f"{component}: unschedulable ({condition.get('reason', '')})", False
+    return f"{component}: starting", False
+
+
+def student_state(student: str, workloads: list[Obj], expected: list[str], pods: list[Obj], replicas: int) -> StudentState:
+    """Ready when every expected workload has `replicas` ready (or none, when suspended)."""
+    by_name = {w["metadata"]["name"]: w for w in workloads}
+    for name in expected:
+        workload = by_name.get(name)
+        if workload is None:
+            return StudentState(student, False, f"{name}: not created yet")
+        if not _workload_ready(workload, replicas):
+            if replicas == 0:
+                return StudentState(student, False, f"{name}: scaling down")
+            reason, failing = _pod_problem(pods, name)
+            return StudentState(student, False, reason, failing)
+    return StudentState(student, True)
+
+
+def _condition(kind: str, status: bool, reason: str, message: str, generation: int) -> Obj:
+    return {
+        "type": kind,
+        "status": "True" if status else "False",
+        "reason": reason,
+        "message": message,
+        "observedGeneration": generation,
+    }
+
+
+def class_status(
+    generation: int,
+    students: list[StudentState],
+    suspended: bool,
+    stalled_reason: str = "",
+    stalled_message: str = "",
+) -> Obj:
+    """The status block (without transition times) that kubectl wait, Flux and Argo CD understand."""
+    desired = len(students)
+    ready = sum(1 for s in students if s.ready)
+    not_ready = [s for s in students if not s.ready]
+    failing = [s for s in not_ready if s.failing]
+    done = not not_ready
+    if stalled_reason:
+        phase = "Degraded"
+    elif suspended:
+        phase = "Suspended" if done else "Provisioning"
+    elif done:
+        phase = "Ready"
+    else:
+        phase = "Degraded" if failing else "Provisioning"
+    if stalled_reason:
+        ready_reason, ready_message = stalled_reason, stalled_message
+    elif done:
+        ready_reason = "Suspended" if suspended else "AllStudentsReady"
+        ready_message = (
+            f"all {desired} students' workloads are scaled to zero" if suspended
+            else f"all {desired} students' virtual Waggle nodes are ready"
+        )
+    else:
+        ready_reason = "StudentsNotReady"
+        ready_message = f"{len(not_ready)} of {desired} students not ready: " + ", ".join(
+            f"{s.student} ({s.reason})" for s in not_ready[:3]
+        ) + (" ..." if len(not_ready) > 3 else "")
+    counted_ready = 0 if suspended else ready
+    return {
+        "observedGeneration": generation,
+        "phase": phase,
+        "students": {"desired": desired, "ready": counted_ready, "summary": f"{counted_ready}/{desired}"},
+        "notReady": [{"student": s.student, "reason": s.reason} for s in not_ready[:MAX_NOT_READY_LISTED]],
+        "conditions": [
+            _condition("Ready", done and not stalled_reason, ready_reason, ready_message, generation),
+            _condition(
+                "Reconciling", not done and not stalled_reason and not failing,
+                "Progressing" if not done else "Reconciled",
+                ready_message if not done else "nothing left to do", generation,
+            ),
+            _condition(
+                "Stalled", bool(stalled_reason or failing),
+                stalled_reason or ("StudentsFailing" if failing else "NotStalled"),
+                stalled_message or (ready_message if failing else "no error"), generation,
+            ),
+        ],
+    }
+
+
+def with_transition_times(new: Obj, old: Obj | None, now: str) -> Obj:
+    """Keeps each condition's lastTransitionTime unless its status changed."""
+    previous = {c.get("type"): c for c in (old or {}).get("conditions", [])}
+    for condition in new["conditions"]:
+        before = previous.get(condition["type"])
+        same = before is not None and before.get("status") == condition["status"]
+        condition["lastTransitionTime"] = before.get("lastTransitionTime", now) if same and before else now
+    return new

@@ -1,0 +1,86 @@
+"""The kopf handlers: each only asks the controller to reconcile a class; no logic lives here.
+
+The class's create, update and resume, and every event on an object the class owns (found by label),
+lead to the same level-based reconcile. No finalizer, timer or daemon is registered on the class, so
+deleting it works while the operator is down (garbage collection removes the namespaces).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+
+from vwclass.core import names
+from vwclass.kube.resources import NAMESPACE, POD, STUDENT_KINDS
+from vwclass.operator.controller import Controller
+
+# Child events arrive in bursts while a class provisions; a short delay folds them into one reconcile.
+CHILD_DEBOUNCE = 1.0
+
+
+@kopf.on.startup()
+async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    # Progress in annotations under our own prefix; status stays ours alone.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=names.GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=names.GROUP, key="last-handled-configuration"
+    )
+    # kopf would post an Event for every successful handler: writes in a steady state. Only warnings.
+    settings.posting.level = logging.WARNING
+    # A watch that silently stops delivering must be noticed and reopened.
+    settings.watching.server_timeout = 120
+    settings.watching.client_timeout = 150
+    settings.watching.connect_timeout = 30
+    settings.networking.request_timeout = 60
+    memo.controller = Controller(memo.kube, resync_seconds=memo.get("resync_seconds", 120.0))
+    memo.controller.start()
+
+
+@kopf.on.cleanup()
+async def stop(memo: kopf.Memo, **_: Any) -> None:
+    await memo.controller.stop()
+
+
+@kopf.on.login()
+def login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
+    cfg = memo.kube.api_client.configuration
+    token = (cfg.api_key or {}).get("authorization", "").removeprefix("Bearer ").strip() or None
+    return kopf.ConnectionInfo(
+        server=cfg.host,
+        ca_path=cfg.ssl_ca_cert,
+        insecure=not cfg.verify_ssl,
+        certificate_path=cfg.cert_file,
+        private_key_path=cfg.key_file,
+        token=token,
+    )
+
+
+@kopf.on.probe(id="reconciles")
+def probe(memo: kopf.Memo, **_: Any) -> dict[str, int]:
+    result: dict[str, int] = memo.controller.healthy()
+    return result
+
+
+@kopf.on.resume(names.GROUP, names.VERSION, names.PLURAL)
+@kopf.on.create(names.GROUP, names.VERSION, names.PLURAL)
+@kopf.on.update(names.GROUP, names.VERSION, names.PLURAL)
+async def class_changed(name: str, memo: kopf.Memo, **_: Any) -> None:
+    memo.controller.request(name)
+
+
+async def child_changed(labels: Mapping[str, str], memo: Any, **_: Any) -> None:
+    owner = labels.get(names.CLASS_LABEL)
+    if owner:
+        memo.controller.request(owner, CHILD_DEBOUNCE)
+
+
+for _kind in (NAMESPACE, POD, *STUDENT_KINDS):
+    _group, _, _version = _kind.api_version.rpartition("/")
+    kopf.on.event(
+        _group, _version, _kind.plural,
+        id=f"child-{_kind.plural}",
+        labels={names.MANAGED_BY: names.MANAGED_BY_VALUE, names.CLASS_LABEL: kopf.PRESENT},
+    )(child_changed)

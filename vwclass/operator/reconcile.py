@@ -1,0 +1,257 @@
+"""The one reconcile: makes every student namespace of a class match its spec, then reports status.
+
+Level-based, as controller-runtime's: it gets a class name, never an event. It lists what exists by
+label (one LIST per kind for the whole class), renders what should exist, and writes only where the two
+differ, so a resync of an unchanged class sends no write at all.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import logging
+import secrets
+from collections import defaultdict
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Any
+
+from vwclass.core import drift, names, rabbitmq, render, status
+from vwclass.core.schema import InvalidClass
+from vwclass.core.spec import ClassSpec, Student, parse_class
+from vwclass.kube.api import ApiError, Kube
+from vwclass.kube.resources import CLASS, NAMESPACE, POD, STUDENT_KINDS, resource_of
+
+log = logging.getLogger("vwclass.reconcile")
+Obj = dict[str, Any]
+Key = tuple[str, str, str, str]  # (namespace, apiVersion, kind, name)
+PROVISIONING_RECHECK = 5.0
+STALLED_RECHECK = 60.0
+_PASSWORD_KEYS = ("admin-password", "service-password", "plugin-password", "jupyter-token")
+
+
+def key_of(obj: Obj) -> Key:
+    meta = obj["metadata"]
+    return (meta.get("namespace", ""), obj["apiVersion"], obj["kind"], meta["name"])
+
+
+@dataclass
+class Observed:
+    """Everything of one class that exists now, listed once per reconcile."""
+
+    namespaces: dict[str, Obj]
+    objects: dict[Key, Obj]
+    pods: dict[str, list[Obj]]
+
+    def in_namespace(self, namespace: str) -> list[Obj]:
+        return [o for k, o in self.objects.items() if k[0] == namespace]
+
+
+@dataclass
+class StudentResult:
+    state: status.StudentState
+    writes: int = 0
+    conflict: str = ""
+
+
+@dataclass
+class Outcome:
+    """What the controller should do next: requeue_after seconds, or nothing until an event."""
+
+    requeue_after: float | None = None
+    writes: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def observe(kube: Kube, class_name: str, pool: Executor) -> Observed:
+    selector = names.class_selector(class_name)
+    namespaces_future = pool.submit(kube.list, NAMESPACE)
+    pods_future = pool.submit(kube.list, POD, selector)
+    futures = [pool.submit(kube.list, kind, selector) for kind in STUDENT_KINDS]
+    objects = {key_of(o): o for future in futures for o in future.result()}
+    pods: dict[str, list[Obj]] = defaultdict(list)
+    for pod in pods_future.result():
+        pods[pod["metadata"]["namespace"]].append(pod)
+    namespaces = {n["metadata"]["name"]: n for n in namespaces_future.result()}
+    return Observed(namespaces, objects, pods)
+
+
+def owned_by(obj: Obj, uid: str) -> bool:
+    return any(ref.get("uid") == uid and ref.get("controller") for ref in obj["metadata"].get("ownerReferences", []))
+
+
+def expected_workloads(cls: ClassSpec) -> list[str]:
+    workloads = ["rabbitmq", "data-endpoint", "plugin-runner"]
+    if cls.components.data_sharing_service:
+        workloads += ["app-meta-cache", "data-sharing-service"]
+    if cls.components.playback:
+        workloads.append("playback-server")
+    return workloads
+
+
+def _decode(secret: Obj) -> dict[str, str]:
+    return {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
+
+
+def _credentials(kube: Kube, cls: ClassSpec, student: Student, observed: Observed) -> tuple[dict[str, str], int]:
+    """The node's passwords: read if they exist, else generated and created once (never replaced)."""
+    existing = observed.objects.get((student.namespace, "v1", "Secret", names.CREDENTIALS_SECRET))
+    if existing is not None and all(k in (existing.get("data") or {}) for k in _PASSWORD_KEYS):
+        return _decode(existing), 0
+    generated = {key: secrets.token_urlsafe(24) for key in _PASSWORD_KEYS}
+    created = kube.create(render.credentials_secret(cls, student, generated))
+    if created is not None:
+        return generated, 1
+    # Someone (an earlier run of ours) created it between our list and now: theirs wins, unchanged.
+    current = kube.get(resource_of({"apiVersion": "v1", "kind": "Secret"}), names.CREDENTIALS_SECRET, student.namespace)
+    if current is None:
+        raise ApiError(409, "Conflict", f"credentials of {student.namespace} appeared and vanished; retrying")
+    return _decode(current), 0
+
+
+def _converge(kube: Kube, desired: Obj, actual: Obj | None) -> tuple[Obj, int]:
+    """Applies desired if actual differs; replaces it when an apply cannot remove what others added."""
+    if not drift.differs(desired, actual):
+        assert actual is not None
+        return actual, 0
+    applied = kube.apply(desired)
+    if not drift.differs(desired, applied):
+        return applied, 1
+    log.info("replacing %s/%s %s: fields added by another manager", desired["metadata"].get("namespace"),
+             desired["metadata"]["name"], desired["kind"])
+    return kube.replace(desired, applied["metadata"]["resourceVersion"]), 2
+
+
+def ensure_student(kube: Kube, cls: ClassSpec, student: Student, observed: Observed) -> StudentResult:
+    namespace = observed.namespaces.get(student.namespace)
+    if namespace is not None and not owned_by(namespace, cls.uid):
+        message = f"namespace {student.namespace} already exists and is not managed by class {cls.name}; left untouched"
+        return StudentResult(status.StudentState(student.id, False, message, failing=True), conflict=message)
+    if namespace is not None and namespace["metadata"].get("deletionTimestamp"):
+        return StudentResult(status.StudentState(student.id, False, "namespace is still being deleted"))
+    writes = 0
+    if namespace is None:
+        _, wrote = _converge(kube, render.student_objects(cls, student)[0], None)
+        writes += wrote
+    values, wrote = _credentials(kube, cls, student, observed)
+    writes += wrote
+    credentials = rabbitmq.NodeCredentials(values["admin-password"], values["service-password"], values["plugin-password"])
+    desired = render.student_objects(cls, student, credentials)
+    current: dict[Key, Obj] = {}
+    for obj in desired:
+        key = key_of(obj)
+        actual = namespace if obj["kind"] == "Namespace" else observed.objects.get(key)
+        current[key], wrote = _converge(kube, obj, actual)
+        writes += wrote
+    # What we made once but no longer want (a component switched off) goes; the credentials stay.
+    for obj in observed.in_namespace(student.namespace):
+        key = key_of(obj)
+        labels = obj["metadata"].get("labels", {})
+        if key not in current and labels.get(names.CREDENTIALS_LABEL) != "true" and obj["kind"] != "PersistentVolumeClaim":
+            kube.delete(resource_of(obj), obj["metadata"]["name"], student.namespace, uid=obj["metadata"]["uid"])
+            writes += 1
+    workloads = [o for o in current.values() if o["kind"] in ("Deployment", "StatefulSet")]
+    state = status.student_state(
+        student.id, workloads, expected_workloads(cls), observed.pods.get(student.namespace, []),
+        0 if cls.suspended else 1,
+    )
+    return StudentResult(state, writes)
+
+
+def _remove_students(kube: Kube, cls: ClassSpec, observed: Observed) -> int:
+    wanted = {s.namespace for s in cls.students}
+    removed = 0
+    for name, namespace in observed.namespaces.items():
+        labels = namespace["metadata"].get("labels", {})
+        if (
+            name not in wanted
+            and labels.get(names.CLASS_LABEL) == cls.name
+            and owned_by(namespace, cls.uid)
+            and not namespace["metadata"].get("deletionTimestamp")
+        ):
+            kube.delete(NAMESPACE, name, uid=namespace["metadata"]["uid"])
+            removed += 1
+    return removed
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _without_times(block: Obj | None) -> Obj:
+    block = dict(block or {})
+    block["conditions"] = [
+        {k: v for k, v in c.items() if k != "lastTransitionTime"} for c in block.get("conditions", [])
+    ]
+    return block
+
+
+def _stalled(block: Obj | None) -> bool:
+    return any(c.get("type") == "Stalled" and c.get("status") == "True" for c in (block or {}).get("conditions", []))
+
+
+def publish_status(kube: Kube, body: Obj, new: Obj) -> int:
+    """Patches status only when it changed; posts an Event when the class becomes Stalled."""
+    old = body.get("status")
+    if _without_times(old) == _without_times(new):
+        return 0
+    kube.patch_class_status(body["metadata"]["name"], status.with_transition_times(new, old, _now()))
+    writes = 1
+    if _stalled(new) and not _stalled(old):
+        stalled = next(c for c in new["conditions"] if c["type"] == "Stalled")
+        post_event(kube, body, "Warning", stalled["reason"], stalled["message"])
+        writes += 1
+    return writes
+
+
+def post_event(kube: Kube, body: Obj, kind: str, reason: str, message: str) -> None:
+    meta = body["metadata"]
+    now = _now()
+    event = {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"generateName": f"{meta['name']}.", "namespace": "default"},
+        "involvedObject": {"apiVersion": body["apiVersion"], "kind": body["kind"], "name": meta["name"], "uid": meta["uid"]},
+        "type": kind,
+        "reason": reason,
+        "message": message[:1024],
+        "source": {"component": "vwclass-operator"},
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
+    }
+    try:
+        kube.create(event)
+    except ApiError as error:  # an Event is a courtesy: never fail a reconcile over one
+        log.warning("could not post event for %s: %s", meta["name"], error)
+
+
+def reconcile_class(kube: Kube, name: str, pool: Executor) -> Outcome:
+    body = kube.get(CLASS, name)
+    if body is None or body["metadata"].get("deletionTimestamp"):
+        return Outcome()  # garbage collection removes the namespaces; nothing of ours to do
+    generation = int(body["metadata"].get("generation", 0))
+    try:
+        cls = parse_class(body)
+    except InvalidClass as invalid:
+        # It slipped past admission (an older CRD, or a write that skipped validation): say so, once.
+        message = f"invalid spec: {invalid}"
+        new = status.class_status(generation, [], bool(body.get("spec", {}).get("suspended")), "InvalidSpec", message)
+        return Outcome(writes=publish_status(kube, body, new), notes=[message])
+    observed = observe(kube, name, pool)
+    results = list(pool.map(lambda s: ensure_student(kube, cls, s, observed), cls.students))
+    writes = sum(r.writes for r in results) + _remove_students(kube, cls, observed)
+    conflicts = [r.conflict for r in results if r.conflict]
+    new = status.class_status(
+        generation,
+        [r.state for r in results],
+        cls.suspended,
+        "NamespaceConflict" if conflicts else "",
+        "; ".join(conflicts[:5]) + (f" (and {len(conflicts) - 5} more)" if len(conflicts) > 5 else ""),
+    )
+    writes += publish_status(kube, body, new)
+    if writes == 0 and all(r.state.ready for r in results):
+        return Outcome(writes=0)
+    # Waiting on a person (a name conflict, a bad image) needs no fast polling; provisioning does.
+    waiting_on_people = writes == 0 and all(r.state.ready or r.state.failing for r in results)
+    return Outcome(requeue_after=STALLED_RECHECK if waiting_on_people else PROVISIONING_RECHECK, writes=writes, notes=conflicts)
