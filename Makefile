@@ -37,5 +37,12 @@ cluster-down: venv
 cluster-status: venv
 	$(BIN)/python -m vwclass.testenv status --name $(CLUSTER)
 
+demo: testenv  ## the main job: a 30-student class on the local control plane, left running
+	CLUSTER=demo scripts/demo.sh
+
+demo-down: venv
+	-kill $$(cat $${XDG_CACHE_HOME:-$$HOME/.cache}/vwclass/clusters/demo/operator.pid) 2>/dev/null
+	$(BIN)/python -m vwclass.testenv down --name demo
+
 clean: cluster-down
 	rm -rf $(VENV) .mypy_cache .pytest_cache

@@ -14,6 +14,7 @@ from typing import Any
 import kopf
 
 from vwclass.core import names
+from vwclass.kube.connect import connect
 from vwclass.kube.resources import NAMESPACE, POD, STUDENT_KINDS
 from vwclass.operator.controller import Controller
 
@@ -35,6 +36,8 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     settings.watching.client_timeout = 150
     settings.watching.connect_timeout = 30
     settings.networking.request_timeout = 60
+    if "kube" not in memo:  # started by `kopf run -m vwclass.operator.handlers`, not by our runner
+        memo.kube = connect()
     memo.controller = Controller(memo.kube, resync_seconds=memo.get("resync_seconds", 120.0))
     memo.controller.start()
 

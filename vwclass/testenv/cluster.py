@@ -23,7 +23,8 @@ from vwclass.testenv import TestenvError, build, pki
 
 # Order matters: each component needs the ones before it.
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
-SERVICE_CIDR = "10.0.0.0/24"
+# Room for 500 students x 4 Services (a /24 runs out at ~60 students).
+SERVICE_CIDR = "10.96.0.0/16"
 POD_CIDR = "10.200.0.1/16"
 FAKE_NODES = 4
 
