@@ -34,9 +34,11 @@ class Controller:
         self._again: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._resync: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def start(self) -> None:
-        self._resync = asyncio.get_running_loop().create_task(self._resync_forever())
+        self._loop = asyncio.get_running_loop()
+        self._resync = self._loop.create_task(self._resync_forever())
 
     async def stop(self) -> None:
         for timer in self._timers.values():
@@ -57,6 +59,11 @@ class Controller:
             self._timers[name].cancel()
         self._due[name] = due
         self._timers[name] = loop.call_at(due, self._fire, name)
+
+    def request_from_thread(self, name: str, delay: float = 0.0) -> None:
+        """request(), from a thread other than the operator's event loop."""
+        assert self._loop is not None, "the controller is not started"
+        self._loop.call_soon_threadsafe(self.request, name, delay)
 
     def healthy(self) -> dict[str, int]:
         return {"reconciles": sum(self.reconciles.values()), "failing_classes": sum(1 for v in self.failures.values() if v)}
