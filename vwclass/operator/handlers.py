@@ -50,7 +50,10 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
 @kopf.on.login()
 def login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
     cfg = memo.kube.api_client.configuration
-    token = (cfg.api_key or {}).get("authorization", "").removeprefix("Bearer ").strip() or None
+    # The client keeps "Bearer <token>" under BearerToken (older releases: authorization).
+    keys = cfg.api_key or {}
+    header = keys.get("BearerToken") or keys.get("authorization") or ""
+    token = header.removeprefix("Bearer ").strip() or None
     return kopf.ConnectionInfo(
         server=cfg.host,
         ca_path=cfg.ssl_ca_cert,

@@ -238,9 +238,20 @@ def reconcile_class(kube: Kube, name: str, pool: Executor) -> Outcome:
         message = f"invalid spec: {invalid}"
         new = status.class_status(generation, [], bool(body.get("spec", {}).get("suspended")), "InvalidSpec", message)
         return Outcome(writes=publish_status(kube, body, new), notes=[message])
-    observed = observe(kube, name, pool)
-    results = list(pool.map(lambda s: ensure_student(kube, cls, s, observed), cls.students))
-    writes = sum(r.writes for r in results) + _remove_students(kube, cls, observed)
+    try:
+        observed = observe(kube, name, pool)
+        results = list(pool.map(lambda s: ensure_student(kube, cls, s, observed), cls.students))
+        writes = sum(r.writes for r in results) + _remove_students(kube, cls, observed)
+    except ApiError as error:
+        if error.status == 403:
+            # Missing RBAC will not fix itself: say which verb on which resource, then back off.
+            unknown = [status.StudentState(s.id, False, "not reconciled: the operator lacks a permission") for s in cls.students]
+            new = status.class_status(generation, unknown, cls.suspended, "PermissionDenied", error.message)
+            try:
+                publish_status(kube, body, new)
+            except ApiError:
+                pass  # not even allowed to say so: the controller's log still does
+        raise
     conflicts = [r.conflict for r in results if r.conflict]
     new = status.class_status(
         generation,

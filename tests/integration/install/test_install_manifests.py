@@ -1,0 +1,121 @@
+"""The install manifests apply cleanly, and the operator's ClusterRole is exactly enough."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.integration.operator.conftest import class_body, condition, delete_class, install, wait_ready
+from tests.support.kube import eventually
+from vwclass.kube.api import Kube
+from vwclass.kube.connect import connect
+from vwclass.kube.resources import CLASS
+from vwclass.operator.runner import EmbeddedOperator
+from vwclass.shipped import shipped_dir
+from vwclass.testenv import build
+
+pytestmark = pytest.mark.cluster
+BASE = shipped_dir("manifests") / "base"
+
+
+def kubectl(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    built = build.bin_dir() / "kubectl"
+    binary = str(built) if built.exists() else shutil.which("kubectl") or "kubectl"
+    return subprocess.run([binary, "--kubeconfig", str(kubeconfig), *args], capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def installed(kubeconfig: Path) -> Kube:
+    applied = kubectl(kubeconfig, "apply", "--server-side", "-k", str(BASE))
+    assert applied.returncode == 0, applied.stderr
+    kube = connect(str(kubeconfig))
+    install(kube)  # waits for the CRD to be established
+    return kube
+
+
+def test_kubectl_apply_k_installs_everything(installed: Kube, kubeconfig: Path) -> None:
+    listed = kubectl(kubeconfig, "get", "-k", str(BASE), "-o", "name")
+    assert listed.returncode == 0, listed.stderr
+    names = set(listed.stdout.split())
+    assert {
+        "namespace/vwclass-system", "serviceaccount/vwclass-operator", "clusterrole.rbac.authorization.k8s.io/vwclass-operator",
+        "clusterrole.rbac.authorization.k8s.io/vwclass-student", "deployment.apps/vwclass-operator",
+        "customresourcedefinition.apiextensions.k8s.io/virtualwaggleclasses.edu.sagecontinuum.org",
+    } <= names
+
+
+def _service_account_kubeconfig(kube: Kube, account: str, path: Path) -> Path:
+    token = kube.request(
+        "POST", f"/api/v1/namespaces/vwclass-system/serviceaccounts/{account}/token",
+        body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": 3600}},
+    )["status"]["token"]
+    cfg = kube.api_client.configuration
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "operator",
+        "clusters": [{"name": "c", "cluster": {"server": cfg.host, "certificate-authority": cfg.ssl_ca_cert}}],
+        "users": [{"name": account, "user": {"token": token}}],
+        "contexts": [{"name": "operator", "context": {"cluster": "c", "user": account}}],
+    }))
+    path.chmod(0o600)
+    return path
+
+
+def _role() -> dict[str, Any]:
+    documents = list(yaml.safe_load_all((BASE / "operator-rbac.yaml").read_text()))
+    role: dict[str, Any] = next(d for d in documents if d["kind"] == "ClusterRole")
+    return role
+
+
+def test_the_operator_reaches_ready_with_only_its_own_service_account(installed: Kube, tmp_path: Path) -> None:
+    kubeconfig = _service_account_kubeconfig(installed, "vwclass-operator", tmp_path / "operator.kubeconfig")
+    with EmbeddedOperator(str(kubeconfig)):
+        installed.apply(class_body("leastpriv", students=2))
+        wait_ready(installed, "leastpriv", 2)
+    delete_class(installed, "leastpriv")
+
+
+@pytest.fixture
+def crippled_account(installed: Kube) -> Iterator[str]:
+    """A copy of the operator's role without the NetworkPolicy rule, bound to its own account."""
+    role = copy.deepcopy(_role())
+    role["metadata"]["name"] = "vwclass-operator-crippled"
+    role["rules"] = [r for r in role["rules"] if "networkpolicies" not in r.get("resources", [])]
+    assert len(role["rules"]) == len(_role()["rules"]) - 1
+    installed.apply(role)
+    installed.apply({"apiVersion": "v1", "kind": "ServiceAccount",
+                     "metadata": {"name": "vwclass-operator-crippled", "namespace": "vwclass-system"}})
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "metadata": {"name": "vwclass-operator-crippled"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "vwclass-operator-crippled"},
+        "subjects": [{"kind": "ServiceAccount", "name": "vwclass-operator-crippled", "namespace": "vwclass-system"}],
+    }
+    installed.apply(binding)
+    yield "vwclass-operator-crippled"
+    for path in ("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/vwclass-operator-crippled",
+                 "/apis/rbac.authorization.k8s.io/v1/clusterroles/vwclass-operator-crippled",
+                 "/api/v1/namespaces/vwclass-system/serviceaccounts/vwclass-operator-crippled"):
+        installed.request("DELETE", path)
+
+
+def test_a_missing_rule_stalls_the_class_with_a_message_naming_it(installed: Kube, crippled_account: str, tmp_path: Path) -> None:
+    kubeconfig = _service_account_kubeconfig(installed, crippled_account, tmp_path / "crippled.kubeconfig")
+    with EmbeddedOperator(str(kubeconfig)):
+        installed.apply(class_body("norbac", students=1))
+
+        def stalled() -> dict[str, str] | None:
+            found = condition(installed, "norbac", "Stalled")
+            return found if found.get("status") == "True" and found.get("reason") == "PermissionDenied" else None
+
+        found = eventually(stalled, timeout=60, what="class Stalled for a missing permission")
+    assert "networkpolicies" in found["message"] and "forbidden" in found["message"]
+    body = installed.get(CLASS, "norbac")
+    assert body is not None and body["status"]["phase"] == "Degraded"
+    delete_class(installed, "norbac")
