@@ -7,8 +7,10 @@ student id or display name can add a key, a document or an object.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +37,16 @@ _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 Manifest = dict[str, Any]
 
 
+# Printable ASCII but the two characters a double-quoted YAML scalar escapes: the common case,
+# quoted directly because the YAML emitter costs most of a rendering.
+_PLAIN = re.compile(r'[ !#-\[\]-~]*')
+
+
 def _quote(value: object) -> str:
     """A YAML scalar for value: strings double-quoted with YAML's own escaping, others as JSON."""
     if isinstance(value, str):
+        if _PLAIN.fullmatch(value):
+            return f'"{value}"'
         text: str = yaml.safe_dump(value, default_style='"', allow_unicode=True, width=1 << 30)
         return text.rstrip("\n").removesuffix("\n...").rstrip("\n")
     return json.dumps(value)
@@ -92,10 +101,27 @@ def _data_config() -> str:
     return json.dumps(cameras, indent=2)
 
 
+# A reconcile renders every student again; the same inputs give the same objects, so keep them.
+@functools.lru_cache(maxsize=1024)
+def _cached_student_objects(
+    cls: ClassSpec, student: Student, credentials: rabbitmq.NodeCredentials | None
+) -> tuple[Manifest, ...]:
+    return tuple(_render_student(cls, student, credentials))
+
+
 def student_objects(
     cls: ClassSpec, student: Student, credentials: rabbitmq.NodeCredentials | None = None
 ) -> list[Manifest]:
-    """Every object of one student's namespace except the credentials Secret, in apply order."""
+    """Every object of one student's namespace except the credentials Secret, in apply order.
+
+    The dicts are shared between calls with the same inputs: read them, never change them.
+    """
+    return list(_cached_student_objects(cls, student, credentials))
+
+
+def _render_student(
+    cls: ClassSpec, student: Student, credentials: rabbitmq.NodeCredentials | None
+) -> list[Manifest]:
     credentials = credentials or placeholder_credentials()
     node_id, node_vsn = node_identity(cls, student)
     rabbitmq_files = {
