@@ -119,3 +119,30 @@ def test_a_missing_rule_stalls_the_class_with_a_message_naming_it(installed: Kub
     body = installed.get(CLASS, "norbac")
     assert body is not None and body["status"]["phase"] == "Degraded"
     delete_class(installed, "norbac")
+
+
+def test_the_microk8s_overlay_takes_the_image_from_the_local_registry(kubeconfig: Path) -> None:
+    rendered = kubectl(kubeconfig, "kustomize", str(shipped_dir("manifests") / "overlays" / "microk8s"))
+    assert rendered.returncode == 0, rendered.stderr
+    deployment = next(d for d in yaml.safe_load_all(rendered.stdout) if d and d["kind"] == "Deployment")
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "localhost:32000/vwclass:0.1.0"
+
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+
+
+@pytest.mark.parametrize("example", sorted(p.name for p in EXAMPLES.glob("*.yaml")))
+def test_the_examples_apply_cleanly(installed: Kube, example: str) -> None:
+    for document in yaml.safe_load_all((EXAMPLES / example).read_text()):
+        if document["kind"] == "VirtualWaggleClass":
+            installed.request(
+                "POST", "/apis/edu.sagecontinuum.org/v1alpha1/virtualwaggleclasses", body=document,
+                query=[("dryRun", "All"), ("fieldValidation", "Strict")],
+            )
+        elif document["kind"] == "Kustomization":  # Flux: health-checks our classes
+            checks = document["spec"]["healthChecks"]
+            assert all(c["kind"] == "VirtualWaggleClass" and c["apiVersion"] == "edu.sagecontinuum.org/v1alpha1" for c in checks)
+        elif document["kind"] == "ConfigMap":  # Argo CD: a health check keyed by our group and kind
+            assert "resource.customizations.health.edu.sagecontinuum.org_VirtualWaggleClass" in document["data"]
+        else:
+            assert document["kind"] in ("Application", "GitRepository"), document["kind"]

