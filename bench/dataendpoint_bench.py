@@ -60,10 +60,10 @@ def start_endpoint(rabbitmq: RabbitMQ, workdir: Path, mode: str, port: int, db: 
         "VWCLASS_DATA_RABBITMQ_HOST": rabbitmq.host,
         "VWCLASS_DATA_RABBITMQ_PORT": str(rabbitmq.amqp_port),
         "VWCLASS_DATA_RABBITMQ_PASSWORD": rabbitmq.credentials.service,
-        "VWCLASS_DATA_DB": str(db),
+        "VWCLASS_DATA_DB_PATH": str(db),
         "VWCLASS_DATA_UPLOAD_DIR": str(workdir / "uploads"),
-        "VWCLASS_DATA_LISTEN": "127.0.0.1",
-        "VWCLASS_DATA_PORT": str(port),
+        "VWCLASS_DATA_LISTEN_HOST": "127.0.0.1",
+        "VWCLASS_DATA_LISTEN_PORT": str(port),
         "VWCLASS_DATA_LOG_LEVEL": "warning",
     }
     log = open(workdir / f"endpoint-{mode}.log", "ab")
@@ -185,7 +185,7 @@ def main() -> None:
         rabbitmq.purge()
         process = start_endpoint(rabbitmq, workdir, "beehive", port, db)
         try:
-            queries = [
+            queries: list[tuple[str, dict[str, object], int]] = [
                 ("tail=1, all 100 series", {"start": "-60d", "tail": 1}, 20),
                 ("tail=100, name exact (10 series)", {"start": "-60d", "tail": 100, "filter": {"name": "env.m3"}}, 20),
                 ("tail=10, name wildcard + meta", {"start": "-60d", "tail": 10,

@@ -102,7 +102,7 @@ def main() -> None:
     cluster.up()
     try:
         kube = connect(str(cluster.kubeconfig))
-        kubectl(cluster, "apply", "--server-side", "-f", "crds/", "-f", "manifests/base/student-clusterrole.yaml")
+        kubectl(cluster, "apply", "--server-side", "-f", "crds/virtualwaggleclass.yaml", "-f", "manifests/base/student-clusterrole.yaml")
         kubectl(cluster, "wait", "--for=condition=Established", f"crd/{names.CRD_NAME}")
         with EmbeddedOperator(str(cluster.kubeconfig), resync_seconds=60.0) as operator:
             if args.big_only:

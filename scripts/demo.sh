@@ -9,7 +9,7 @@ state="${XDG_CACHE_HOME:-$HOME/.cache}/vwclass/clusters/$CLUSTER"
 
 eval "$($BIN/python -m vwclass.testenv up --name "$CLUSTER")"
 kubectl_bin="$($BIN/python -c 'from vwclass.testenv import build; print(build.bin_dir())')/kubectl"
-"$kubectl_bin" apply --server-side -f crds/ -f manifests/base/student-clusterrole.yaml >/dev/null
+"$kubectl_bin" apply --server-side -f crds/virtualwaggleclass.yaml -f manifests/base/student-clusterrole.yaml >/dev/null
 "$kubectl_bin" wait --for=condition=Established crd/virtualwaggleclasses.edu.sagecontinuum.org >/dev/null
 
 if [ -f "$state/operator.pid" ] && kill -0 "$(cat "$state/operator.pid")" 2>/dev/null; then
