@@ -37,12 +37,14 @@ cluster-down: venv
 cluster-status: venv
 	$(BIN)/python -m vwclass.testenv status --name $(CLUSTER)
 
+DEMO_CLUSTER ?= demo
+
 demo: testenv  ## the main job: a 30-student class on the local control plane, left running
-	CLUSTER=demo scripts/demo.sh
+	CLUSTER=$(DEMO_CLUSTER) scripts/demo.sh
 
 demo-down: venv
-	-kill $$(cat $${XDG_CACHE_HOME:-$$HOME/.cache}/vwclass/clusters/demo/operator.pid) 2>/dev/null
-	$(BIN)/python -m vwclass.testenv down --name demo
+	-kill $$(cat $${XDG_CACHE_HOME:-$$HOME/.cache}/vwclass/clusters/$(DEMO_CLUSTER)/operator.pid) 2>/dev/null
+	$(BIN)/python -m vwclass.testenv down --name $(DEMO_CLUSTER)
 
 clean: cluster-down
 	rm -rf $(VENV) .mypy_cache .pytest_cache

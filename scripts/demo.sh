@@ -29,4 +29,4 @@ echo "class physics101 Ready in $(( $(date +%s) - started ))s"
 echo "..."
 echo
 echo "The cluster keeps running. Use it:  export KUBECONFIG=$KUBECONFIG"
-echo "Stop it all:                        make demo-down"
+echo "Stop it all:                        make demo-down DEMO_CLUSTER=$CLUSTER"
