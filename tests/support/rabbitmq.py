@@ -15,6 +15,7 @@ Startup takes several seconds, so prefer a module or session scope and `purge()`
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import shutil
@@ -23,11 +24,11 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pika
 import pika.exceptions
@@ -46,6 +47,7 @@ from vwclass.core.rabbitmq import (
 SERVER = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
 EPMD = shutil.which("epmd") or "/usr/bin/epmd"
 START_TIMEOUT = 120.0
+Scope = Literal["session", "package", "module", "class", "function"]
 
 
 class RabbitMQStartError(RuntimeError):
@@ -182,7 +184,7 @@ def start_rabbitmq(
             start_new_session=True,
         )
         try:
-            _wait_for_port("127.0.0.1", epmd_port, 10.0, epmd, f"epmd on port {epmd_port}", log_path)
+            _wait_for_epmd(epmd_port, 10.0, epmd, log_path)
             server = subprocess.Popen(
                 [str(SERVER)],
                 stdout=log,
@@ -239,12 +241,10 @@ def running_rabbitmq(
             rabbitmq.stop()
 
 
-def rabbitmq_fixture(
-    scope: str = "module", credentials: NodeCredentials | None = None
-) -> Callable[..., Iterator[RabbitMQ]]:
-    """A pytest fixture running one server for the given scope; assign it to a name in a test module."""
+def rabbitmq_fixture(scope: Scope = "module", credentials: NodeCredentials | None = None) -> Any:
+    """A pytest fixture running one server for the given scope. Assign it to a name in a test module
+    or conftest (`rabbitmq = rabbitmq_fixture(scope="session")`): that name is the fixture's name."""
 
-    @pytest.fixture(scope=scope)  # type: ignore[misc]
     def _rabbitmq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitMQ]:
         rabbitmq = start_rabbitmq(credentials, tmp_path_factory.mktemp("rabbitmq"))
         try:
@@ -252,7 +252,7 @@ def rabbitmq_fixture(
         finally:
             rabbitmq.stop()
 
-    return _rabbitmq
+    return pytest.fixture(_rabbitmq, scope=scope)
 
 
 def _free_ports(count: int) -> list[int]:
@@ -275,7 +275,7 @@ def _wait_for_port(
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
-            raise RabbitMQStartError(f"{what} exited with {process.returncode}; see {log_path}")
+            raise RabbitMQStartError(f"waiting for {what}: the process exited with {process.returncode}; see {log_path}")
         with suppress(OSError), socket.create_connection((host, port), timeout=1.0):
             return
         if time.monotonic() > deadline:
@@ -283,7 +283,35 @@ def _wait_for_port(
         time.sleep(0.1)
 
 
+def _wait_for_epmd(port: int, timeout: float, process: subprocess.Popen[bytes], log_path: Path) -> None:
+    # A NAMES request (length 1, code 'n') gets a proper answer; a bare connect makes epmd log
+    # "got partial packet".
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise RabbitMQStartError(f"epmd exited with {process.returncode}; see {log_path}")
+        with suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1.0) as s:
+            s.sendall(b"\x00\x01n")
+            if len(s.recv(4)) == 4:
+                return
+        if time.monotonic() > deadline:
+            raise RabbitMQStartError(f"epmd did not answer on port {port} within {timeout:.0f}s; see {log_path}")
+        time.sleep(0.05)
+
+
 def _wait_until_ready(rabbitmq: RabbitMQ, deadline: float) -> None:
+    # pika logs every refused connection attempt at ERROR; while the server boots that is noise
+    # which pytest would replay in the report of whichever test failed later.
+    pika_log = logging.getLogger("pika")
+    level = pika_log.level
+    pika_log.setLevel(logging.CRITICAL)
+    try:
+        _wait_for_boot(rabbitmq, deadline)
+    finally:
+        pika_log.setLevel(level)
+
+
+def _wait_for_boot(rabbitmq: RabbitMQ, deadline: float) -> None:
     users = ("admin", "service", "plugin")
     last: BaseException | None = None
     pending = list(users)
@@ -320,6 +348,13 @@ def _wait_until_ready(rabbitmq: RabbitMQ, deadline: float) -> None:
         f"the management listener on port {rabbitmq.management_port}",
         rabbitmq.log_path,
     )
+    # Logins work before the last plugins finish booting; this line marks the end of it.
+    while "Server startup complete" not in rabbitmq.log_path.read_text(errors="replace"):
+        if rabbitmq._server.poll() is not None or time.monotonic() > deadline:
+            raise RabbitMQStartError(
+                f"rabbitmq-server did not finish starting; log {rabbitmq.log_path}:\n{rabbitmq.log_tail()}"
+            )
+        time.sleep(0.05)
 
 
 def _stop_process_group(process: subprocess.Popen[bytes], grace: float) -> None:

@@ -32,6 +32,7 @@ EXPECTED = {
     ("StatefulSet", "rabbitmq"), ("Service", "app-meta-cache"), ("Deployment", "app-meta-cache"),
     ("Deployment", "data-sharing-service"), ("PersistentVolumeClaim", "data-endpoint"),
     ("Service", "data-endpoint"), ("Deployment", "data-endpoint"), ("PersistentVolumeClaim", "workspace"),
+    ("PersistentVolumeClaim", "uploads"),
     ("Deployment", "plugin-runner"),
 }
 
