@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 CLUSTER ?= default
 PYTEST_ARGS ?=
 
-.PHONY: venv testenv test unit lint cluster-up cluster-down cluster-status demo demo-down clean
+.PHONY: venv testenv test test-reliability unit lint cluster-up cluster-down cluster-status demo demo-down clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,11 @@ lint: venv  ## types and the layering contracts
 unit: venv
 	$(BIN)/python -m pytest tests/unit -q $(PYTEST_ARGS)
 
-test: lint testenv  ## the whole suite, against a fresh local control plane
-	$(BIN)/python -m pytest -q -ra $(PYTEST_ARGS)
+test: lint testenv  ## the whole suite but the minutes-long reliability tests, on a fresh local control plane
+	$(BIN)/python -m pytest -q -ra -m "not reliability" $(PYTEST_ARGS)
+
+test-reliability: testenv  ## faults (operator SIGKILLs, API server and etcd outages) and load (10x30, 300)
+	$(BIN)/python -m pytest tests/reliability -q -ra -s -m reliability $(PYTEST_ARGS)
 
 cluster-up: testenv
 	$(BIN)/python -m vwclass.testenv up --name $(CLUSTER)

@@ -35,3 +35,14 @@ def test_transition_times_move_only_when_a_condition_changes() -> None:
     second = status.with_transition_times(status.class_status(1, [status.StudentState("a", True)], False), first, "T2")
     times = {c["type"]: c["lastTransitionTime"] for c in second["conditions"]}
     assert times == {"Ready": "T2", "Reconciling": "T2", "Stalled": "T1"}
+
+
+def test_an_env_var_added_by_hand_to_a_container_without_env_is_drift() -> None:
+    desired = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+               "spec": {"template": {"spec": {"containers": [{"name": "redis", "image": "redis:7"}]}}}}
+    actual = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+              "spec": {"template": {"spec": {"containers": [
+                  {"name": "redis", "image": "redis:7", "imagePullPolicy": "IfNotPresent"}]}}}}
+    assert not drift.differs(desired, actual)
+    actual["spec"]["template"]["spec"]["containers"][0]["env"] = [{"name": "X", "value": "1"}]
+    assert drift.differs(desired, actual)

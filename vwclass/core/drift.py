@@ -6,12 +6,21 @@ from typing import Any
 
 # What the API server sets on metadata by itself; everything else we render is compared.
 _COMPARED_METADATA = ("labels", "annotations", "ownerReferences")
+# A container field the server never defaults: present in a live container but not in ours, it was
+# added by hand (an env var, another command) and is drift, not a default.
+_CONTAINER_FIELDS_WE_OWN = ("env", "envFrom", "command", "args")
+
+
+def _is_container(value: dict[str, Any]) -> bool:
+    return "name" in value and "image" in value
 
 
 def _contains(actual: Any, desired: Any) -> bool:
     if isinstance(desired, dict):
         if not isinstance(actual, dict):
             return not desired and not actual
+        if _is_container(desired) and any(actual.get(k) and k not in desired for k in _CONTAINER_FIELDS_WE_OWN):
+            return False
         return all(
             (key in actual and _contains(actual[key], value)) or (key not in actual and value in ({}, [], None))
             for key, value in desired.items()

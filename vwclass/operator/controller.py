@@ -17,7 +17,8 @@ from vwclass.kube.resources import CLASS
 from vwclass.operator.reconcile import reconcile_class
 
 log = logging.getLogger("vwclass.controller")
-MAX_BACKOFF = 300.0
+# Short enough that a class recovers within a minute of an outage ending.
+MAX_BACKOFF = 60.0
 
 
 class Controller:

@@ -77,7 +77,7 @@ def wait_ready(kube: Kube, name: str, students: int, timeout: float = 90.0) -> d
     return result
 
 
-def delete_class(kube: Kube, name: str) -> None:
+def delete_class(kube: Kube, name: str, timeout: float = 120.0) -> None:
     kube.delete(CLASS, name)
-    eventually(lambda: not class_namespaces(kube, name) and kube.get(CLASS, name) is None, timeout=120,
+    eventually(lambda: not class_namespaces(kube, name) and kube.get(CLASS, name) is None, timeout=timeout,
                what=f"class {name} and its namespaces gone")

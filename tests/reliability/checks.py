@@ -1,0 +1,38 @@
+"""Whole-class invariants the reliability tests assert after every fault."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from vwclass.core import names
+from vwclass.kube.api import Kube
+from vwclass.kube.resources import NAMESPACE, STUDENT_KINDS
+
+# What one default student namespace holds, by kind, exactly (no duplicate, no orphan).
+EXPECTED_PER_STUDENT = Counter({
+    "ServiceAccount": 1, "RoleBinding": 1, "NetworkPolicy": 2, "ResourceQuota": 1, "LimitRange": 1,
+    "Secret": 2, "Service": 3, "PersistentVolumeClaim": 4, "StatefulSet": 1, "Deployment": 4,
+})
+
+
+def credentials(kube: Kube, class_name: str) -> dict[str, dict[str, str]]:
+    from vwclass.kube.resources import BY_KIND
+
+    secrets = kube.list(BY_KIND[("v1", "Secret")], f"{names.CREDENTIALS_LABEL}=true,{names.CLASS_LABEL}={class_name}")
+    return {s["metadata"]["namespace"]: s["data"] for s in secrets}
+
+
+def assert_exactly_the_class(kube: Kube, class_name: str, students: int) -> None:
+    """Every student namespace exists once, holds exactly its objects, and nothing else is labelled ours."""
+    namespaces = [n for n in kube.list(NAMESPACE, names.class_selector(class_name)) if not n["metadata"].get("deletionTimestamp")]
+    assert sorted(n["metadata"]["name"] for n in namespaces) == [
+        f"{class_name}-{names.generated_student_id(i)}" for i in range(1, students + 1)
+    ]
+    per_namespace: dict[str, Counter[str]] = {n["metadata"]["name"]: Counter() for n in namespaces}
+    for kind in STUDENT_KINDS:
+        for obj in kube.list(kind, names.class_selector(class_name)):
+            namespace = obj["metadata"]["namespace"]
+            assert namespace in per_namespace, f"orphan {kind.kind} {obj['metadata']['name']} in {namespace}"
+            per_namespace[namespace][kind.kind] += 1
+    for namespace, counted in per_namespace.items():
+        assert counted == EXPECTED_PER_STUDENT, f"{namespace}: {counted - EXPECTED_PER_STUDENT} extra, {EXPECTED_PER_STUDENT - counted} missing"
