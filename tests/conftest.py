@@ -21,7 +21,11 @@ def testenv_cluster() -> Iterator[Cluster | None]:
     if os.environ.get("VWCLASS_TEST_KUBECONFIG"):
         yield None
         return
-    cluster = Cluster(os.environ.get("VWCLASS_TEST_CLUSTER", "pytest"))
+    # One cluster per session: two sessions at once (CI's suites, a developer's) never share or stop
+    # each other's control plane.
+    cluster = Cluster(os.environ.get("VWCLASS_TEST_CLUSTER") or f"pytest-{os.getpid()}")
+    if cluster.is_up():
+        raise RuntimeError(f"cluster {cluster.name} is already running; set VWCLASS_TEST_CLUSTER to another name")
     cluster.up()
     try:
         yield cluster

@@ -19,6 +19,7 @@ from vwclass.operator.reconcile import reconcile_class
 log = logging.getLogger("vwclass.controller")
 # Short enough that a class recovers within a minute of an outage ending.
 MAX_BACKOFF = 60.0
+TRANSIENT_BACKOFF = 8.0
 
 
 class Controller:
@@ -103,7 +104,10 @@ class Controller:
 
     def _retry(self, name: str, error: Exception) -> None:
         self.failures[name] += 1
-        delay = min(2.0 ** self.failures[name], MAX_BACKOFF)
+        # An unreachable or overloaded API server is nobody's mistake: keep trying often, so the
+        # class moves on soon after it is back. Anything else backs off further each time.
+        cap = TRANSIENT_BACKOFF if isinstance(error, ApiError) and error.transient else MAX_BACKOFF
+        delay = min(2.0 ** self.failures[name], cap)
         log.warning("class %s: %s; retrying in %.0fs", name, error, delay)
         self.request(name, delay)
 
