@@ -30,6 +30,23 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
     ("bad-quantity", {"students": 2, "resources": {"quota": {"limitsCpu": "lots"}}}, "spec.resources.quota.limitsCpu"),
     ("bad-level", {"students": 2, "podSecurity": "privileged"}, "spec.podSecurity"),
     ("unknown-field", {"students": 2, "teacher": "me"}, "spec.teacher"),
+    ("negative", {"students": -1}, "spec.students"),
+    ("float-count", {"students": 3.5}, "spec.students"),
+    ("empty-roster", {"roster": []}, "spec.roster"),
+    ("huge-roster", {"roster": [{"id": f"s{i}"} for i in range(501)]}, "spec.roster"),
+    ("dash-id", {"roster": [{"id": "-ann"}]}, "spec.roster[0].id"),
+    ("long-display-name", {"roster": [{"id": "ann", "name": "n" * 129}]}, "spec.roster[0].name"),
+    ("yaml-injection", {"roster": [{"id": "ann", "name": "Ann\n  students: 500"}]}, "spec.roster[0].name"),
+    ("json-injection", {"roster": [{"id": "ann", "name": "\u0000\"}, {\"id\": \"x"}]}, "spec.roster[0].name"),
+    ("roster-unknown", {"roster": [{"id": "ann", "email": "a@b"}]}, "spec.roster[0].email"),
+    ("image-newline", {"students": 2, "images": {"pluginRunner": "waggle/plugin-base:1\nkind: Secret"}}, "spec.images.pluginRunner"),
+    ("image-control", {"students": 2, "images": {"dataEndpoint": "vwclass:0.1\u0007"}}, "spec.images.dataEndpoint"),
+    ("image-space", {"students": 2, "images": {"appMetaCache": " redis:7"}}, "spec.images.appMetaCache"),
+    ("bad-prefix", {"students": 2, "namespacePrefix": "Bad_Prefix"}, "spec.namespacePrefix"),
+    ("string-bool", {"students": 2, "suspended": "yes"}, "spec.suspended"),
+    ("string-toggle", {"students": 2, "components": {"jupyter": "true"}}, "spec.components.jupyter"),
+    ("few-pods", {"students": 2, "resources": {"quota": {"pods": 2}}}, "spec.resources.quota.pods"),
+    ("resources-unknown", {"students": 2, "resources": {"preset": "small", "gpus": 1}}, "spec.resources.gpus"),
 ]
 
 
