@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Optional
+
 import typer
 
 from vwclass import __version__
+from vwclass.cli.boundary import VwclassGroup
+from vwclass.cli.commands import change, create, credentials, doctor, install, operator, show
+from vwclass.cli.errors import EXIT_CODES_HELP
+from vwclass.cli.session import Target
 
-app = typer.Typer(no_args_is_help=True, help="Run classrooms of virtual Waggle nodes on Kubernetes.")
+app = typer.Typer(
+    cls=VwclassGroup,
+    no_args_is_help=True,
+    epilog=EXIT_CODES_HELP,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 
 
 def _version(value: bool) -> None:
@@ -17,9 +30,49 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    ctx: typer.Context,
+    kubeconfig: Annotated[Optional[str], typer.Option(
+        "--kubeconfig", metavar="FILE", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config).", show_default=False,
+    )] = None,
+    context: Annotated[Optional[str], typer.Option(
+        "--context", metavar="NAME", help="kubeconfig context (default: the current context).", show_default=False,
+    )] = None,
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Print the version and exit.",
+    )] = False,
 ) -> None:
-    """Run classrooms of virtual Waggle nodes on Kubernetes."""
+    """Run classrooms of virtual Waggle nodes on Kubernetes.
+
+    Every command talks to the cluster of your current kubeconfig context unless --kubeconfig or
+    --context say otherwise.
+
+    \b
+    A class, start to finish:
+      vwclass doctor                                  is the cluster ready? (each problem with its fix)
+      vwclass install                                 the CRD and the operator, once per cluster
+      vwclass create physics --students 30 --wait     a node per student, with a progress bar
+      vwclass credentials physics --out handout/      a kubeconfig and a note per student
+      vwclass status physics                          who is ready, and why not
+      vwclass delete physics                          everything goes, after you confirm
+    """
+    ctx.obj = Target(kubeconfig, context)
+
+
+# Setting up the cluster.
+app.command(rich_help_panel="Cluster")(doctor.doctor)
+app.command(rich_help_panel="Cluster")(install.install)
+app.command(rich_help_panel="Cluster")(install.uninstall)
+app.command(rich_help_panel="Cluster")(operator.operator)
+# Running classes.
+app.command(rich_help_panel="Classes")(create.create)
+app.command(name="list", rich_help_panel="Classes")(show.list_classes)
+app.command(rich_help_panel="Classes")(show.status)
+app.command(rich_help_panel="Classes")(change.scale)
+app.command(rich_help_panel="Classes")(change.suspend)
+app.command(rich_help_panel="Classes")(change.resume)
+app.command(rich_help_panel="Classes")(change.delete)
+app.command(rich_help_panel="Classes")(credentials.credentials)
+app.command(rich_help_panel="Classes")(create.render)
 
 
 def main() -> None:

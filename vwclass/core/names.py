@@ -26,6 +26,8 @@ CONFIG_HASH_ANNOTATION = f"{GROUP}/config-hash"
 STUDENT_ROLE = "vwclass-student"
 STUDENT_SERVICE_ACCOUNT = "student"
 CREDENTIALS_SECRET = "waggle-credentials"
+# The keys of that Secret: the node's RabbitMQ passwords and the Jupyter token.
+CREDENTIAL_KEYS = ("admin-password", "service-password", "plugin-password", "jupyter-token")
 
 # Generated ids keep three digits at any class size, so scaling 99 -> 100 renames nobody.
 _GENERATED_WIDTH = 3

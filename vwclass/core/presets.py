@@ -21,10 +21,13 @@ class Preset:
     runner_limit_memory: str
 
 
+# The node's own volumes take 3.5Gi (RabbitMQ 1Gi, workspace 1Gi, data 1Gi, uploads 512Mi); the rest
+# is the student's, and headroom too: a request aborted mid-way (an operator killed) can leave the quota
+# over-charged until Kubernetes recounts it, which must not block a node's own volumes.
 # Quantities are written in the API server's canonical form ("500m", "1Gi"), so what we apply reads
 # back unchanged and a resync sees no difference.
 PRESETS: dict[str, Preset] = {
-    "small": Preset("1", "2Gi", "4", "4Gi", "5Gi", 20, "100m", "256Mi", "1", "1Gi"),
-    "medium": Preset("2", "4Gi", "8", "8Gi", "10Gi", 30, "250m", "512Mi", "2", "2Gi"),
-    "large": Preset("4", "8Gi", "16", "16Gi", "20Gi", 50, "500m", "1Gi", "4", "4Gi"),
+    "small": Preset("1", "2Gi", "4", "4Gi", "10Gi", 20, "100m", "256Mi", "1", "1Gi"),
+    "medium": Preset("2", "4Gi", "8", "8Gi", "20Gi", 30, "250m", "512Mi", "2", "2Gi"),
+    "large": Preset("4", "8Gi", "16", "16Gi", "40Gi", 50, "500m", "1Gi", "4", "4Gi"),
 }

@@ -53,7 +53,7 @@ class InvalidClass(ValueError):
 @functools.cache
 def crd() -> dict[str, Any]:
     with crd_path().open() as stream:
-        loaded: dict[str, Any] = yaml.safe_load(stream)
+        loaded: dict[str, Any] = yaml.load(stream, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     return loaded
 
 

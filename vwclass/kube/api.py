@@ -128,7 +128,8 @@ class Kube:
         """Creates obj; None when it already exists (a create never overwrites)."""
         resource = resource_of(obj)
         try:
-            return self.request("POST", resource.path(obj["metadata"].get("namespace")), body=obj)
+            return self.request("POST", resource.path(obj["metadata"].get("namespace")), body=obj,
+                                query=[("fieldManager", self.field_manager)])
         except ApiError as error:
             if error.status == 409:
                 return None

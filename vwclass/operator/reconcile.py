@@ -27,7 +27,6 @@ Obj = dict[str, Any]
 Key = tuple[str, str, str, str]  # (namespace, apiVersion, kind, name)
 PROVISIONING_RECHECK = 5.0
 STALLED_RECHECK = 60.0
-_PASSWORD_KEYS = ("admin-password", "service-password", "plugin-password", "jupyter-token")
 
 
 def key_of(obj: Obj) -> Key:
@@ -52,6 +51,7 @@ class StudentResult:
     state: status.StudentState
     writes: int = 0
     conflict: str = ""
+    error: ApiError | None = None
 
 
 @dataclass
@@ -96,9 +96,9 @@ def _decode(secret: Obj) -> dict[str, str]:
 def _credentials(kube: Kube, cls: ClassSpec, student: Student, observed: Observed) -> tuple[dict[str, str], int]:
     """The node's passwords: read if they exist, else generated and created once (never replaced)."""
     existing = observed.objects.get((student.namespace, "v1", "Secret", names.CREDENTIALS_SECRET))
-    if existing is not None and all(k in (existing.get("data") or {}) for k in _PASSWORD_KEYS):
+    if existing is not None and all(k in (existing.get("data") or {}) for k in names.CREDENTIAL_KEYS):
         return _decode(existing), 0
-    generated = {key: secrets.token_urlsafe(24) for key in _PASSWORD_KEYS}
+    generated = {key: secrets.token_urlsafe(24) for key in names.CREDENTIAL_KEYS}
     created = kube.create(render.credentials_secret(cls, student, generated))
     if created is not None:
         return generated, 1
@@ -156,6 +156,20 @@ def ensure_student(kube: Kube, cls: ClassSpec, student: Student, observed: Obser
         0 if cls.suspended else 1,
     )
     return StudentResult(state, writes)
+
+
+def _quota_exceeded(error: ApiError) -> bool:
+    return error.status == 403 and "exceeded quota" in error.message
+
+
+def ensure_student_safely(kube: Kube, cls: ClassSpec, student: Student, observed: Observed) -> StudentResult:
+    """ensure_student, with an API error kept to this student: the others go on."""
+    try:
+        return ensure_student(kube, cls, student, observed)
+    except ApiError as error:
+        reason = "quota exceeded" if _quota_exceeded(error) else error.reason or f"HTTP {error.status}"
+        state = status.StudentState(student.id, False, f"{reason}: {error.message}", failing=not error.transient)
+        return StudentResult(state, error=error)
 
 
 def _remove_students(kube: Kube, cls: ClassSpec, observed: Observed) -> int:
@@ -240,27 +254,36 @@ def reconcile_class(kube: Kube, name: str, pool: Executor) -> Outcome:
         return Outcome(writes=publish_status(kube, body, new), notes=[message])
     try:
         observed = observe(kube, name, pool)
-        results = list(pool.map(lambda s: ensure_student(kube, cls, s, observed), cls.students))
-        writes = sum(r.writes for r in results) + _remove_students(kube, cls, observed)
     except ApiError as error:
-        if error.status == 403:
-            # Missing RBAC will not fix itself: say which verb on which resource, then back off.
+        if error.status == 403:  # cannot even look: every student is unknown, and the class says why
             unknown = [status.StudentState(s.id, False, "not reconciled: the operator lacks a permission") for s in cls.students]
-            new = status.class_status(generation, unknown, cls.suspended, "PermissionDenied", error.message)
             try:
-                publish_status(kube, body, new)
+                publish_status(kube, body, status.class_status(generation, unknown, cls.suspended, "PermissionDenied", error.message))
             except ApiError:
                 pass  # not even allowed to say so: the controller's log still does
         raise
+    results = list(pool.map(lambda s: ensure_student_safely(kube, cls, s, observed), cls.students))
+    writes = sum(r.writes for r in results) + _remove_students(kube, cls, observed)
     conflicts = [r.conflict for r in results if r.conflict]
-    new = status.class_status(
-        generation,
-        [r.state for r in results],
-        cls.suspended,
-        "NamespaceConflict" if conflicts else "",
-        "; ".join(conflicts[:5]) + (f" (and {len(conflicts) - 5} more)" if len(conflicts) > 5 else ""),
-    )
-    writes += publish_status(kube, body, new)
+    errors = [r.error for r in results if r.error is not None]
+    # Missing RBAC does not fix itself: the class says which verb on which resource was refused.
+    denied = [e for e in errors if e.status == 403 and not _quota_exceeded(e)]
+    if denied:
+        stalled_reason, stalled_message = "PermissionDenied", denied[0].message
+    elif conflicts:
+        stalled_reason = "NamespaceConflict"
+        stalled_message = "; ".join(conflicts[:5]) + (f" (and {len(conflicts) - 5} more)" if len(conflicts) > 5 else "")
+    else:
+        stalled_reason = stalled_message = ""
+    new = status.class_status(generation, [r.state for r in results], cls.suspended, stalled_reason, stalled_message)
+    try:
+        writes += publish_status(kube, body, new)
+    except ApiError as error:
+        if not errors:
+            raise
+        log.warning("class %s: cannot publish status: %s", name, error)
+    if errors:
+        raise errors[0]  # after the status says why: the controller backs off and tries again
     if writes == 0 and all(r.state.ready for r in results):
         return Outcome(writes=0)
     # Waiting on a person (a name conflict, a bad image) needs no fast polling; provisioning does.

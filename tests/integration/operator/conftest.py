@@ -78,6 +78,8 @@ def wait_ready(kube: Kube, name: str, students: int, timeout: float = 90.0) -> d
 
 
 def delete_class(kube: Kube, name: str, timeout: float = 120.0) -> None:
+    """Deletes the class and waits until its namespaces are gone, not merely terminating."""
     kube.delete(CLASS, name)
-    eventually(lambda: not class_namespaces(kube, name) and kube.get(CLASS, name) is None, timeout=timeout,
+    eventually(lambda: not kube.list(NAMESPACE, names.class_selector(name)) and kube.get(CLASS, name) is None,
+               timeout=timeout,
                what=f"class {name} and its namespaces gone")

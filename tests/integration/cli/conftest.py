@@ -1,0 +1,98 @@
+"""Fixtures for CLI tests: the CRD installed, the operator running embedded, and `vwclass` to invoke.
+
+`vwclass` runs in-process through typer's CliRunner (output and exit code checked), or as the real
+installed script in a subprocess (`run_vwclass`). Fixtures here are visible only under this folder.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner, Result
+
+from tests.integration.operator.conftest import install
+from vwclass.cli.app import app
+from vwclass.kube.api import Kube
+from vwclass.kube.connect import connect
+from vwclass.operator.runner import EmbeddedOperator
+from vwclass.testenv import build
+
+VWCLASS = Path(sys.executable).parent / "vwclass"
+
+
+@dataclass(frozen=True)
+class Cli:
+    """`vwclass --kubeconfig K ...` in-process, with stdout and stderr apart."""
+
+    kubeconfig: Path
+
+    def __call__(self, *args: str, input: str | None = None, kubeconfig: Path | str | None = None) -> Result:
+        where = str(kubeconfig or self.kubeconfig)
+        return CliRunner().invoke(app, ["--kubeconfig", where, *args], input=input, prog_name="vwclass")
+
+
+def invoke(*args: str, input: str | None = None) -> Result:
+    """`vwclass ...` in-process without a kubeconfig of ours (for commands that need no cluster)."""
+    return CliRunner().invoke(app, list(args), input=input, prog_name="vwclass")
+
+
+def run_vwclass(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """The installed `vwclass` script in a subprocess, as a teacher's shell runs it."""
+    return subprocess.run([str(VWCLASS), *args], capture_output=True, text=True, timeout=timeout)
+
+
+def kubectl(kubeconfig: Path | str, *args: str) -> subprocess.CompletedProcess[str]:
+    built = build.bin_dir() / "kubectl"
+    binary = str(built) if built.exists() else shutil.which("kubectl") or "kubectl"
+    return subprocess.run([binary, "--kubeconfig", str(kubeconfig), *args], capture_output=True, text=True, timeout=120)
+
+
+def one_line(text: str) -> str:
+    """The single line text holds (an error must be exactly one line, never a traceback)."""
+    assert "Traceback" not in text
+    assert text.endswith("\n") and text.count("\n") == 1, f"expected one line, got {text!r}"
+    return text
+
+
+def token_kubeconfig(kube: Kube, namespace: str, account: str, path: Path, seconds: int = 3600) -> Path:
+    """A kubeconfig that authenticates as a ServiceAccount (a user with only the permissions it is given)."""
+    token = kube.request(
+        "POST", f"/api/v1/namespaces/{namespace}/serviceaccounts/{account}/token",
+        body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": seconds}},
+    )["status"]["token"]
+    cfg = kube.api_client.configuration
+    config: dict[str, Any] = {
+        "apiVersion": "v1", "kind": "Config", "current-context": "c",
+        "clusters": [{"name": "c", "cluster": {"server": cfg.host, "certificate-authority": cfg.ssl_ca_cert}}],
+        "users": [{"name": account, "user": {"token": token}}],
+        "contexts": [{"name": "c", "context": {"cluster": "c", "user": account}}],
+    }
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
+    return path
+
+
+@pytest.fixture(scope="session")
+def cli_kube(kubeconfig: Path) -> Kube:
+    client = connect(str(kubeconfig))
+    install(client)
+    return client
+
+
+@pytest.fixture(scope="session")
+def cli(kubeconfig: Path, cli_kube: Kube) -> Cli:
+    return Cli(kubeconfig)
+
+
+@pytest.fixture(scope="module")
+def operator(kubeconfig: Path, cli_kube: Kube) -> Iterator[EmbeddedOperator]:
+    with EmbeddedOperator(str(kubeconfig), resync_seconds=10.0) as running:
+        yield running

@@ -1,0 +1,240 @@
+"""Builds a VirtualWaggleClass from `create`/`render` options and checks it with the CRD's own schema.
+
+The options only gather what the teacher typed; whether it is valid is decided by
+vwclass.core.schema.validate (the CRD's OpenAPI schema and CEL rules), and its problems are then
+named after the options and roster lines they came from.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
+import typer
+
+from vwclass.cli.errors import CliError, Exit, abort
+
+if TYPE_CHECKING:
+    from vwclass.core.schema import Problem
+
+Obj = dict[str, Any]
+
+def _choices(*path: str) -> Any:
+    """Shell completion from an enum of the CRD's schema (the one list of allowed values)."""
+
+    def complete(incomplete: str) -> list[str]:
+        from vwclass.core import schema
+
+        node: Any = schema.class_schema()
+        for key in path:
+            node = node["properties"][key]
+        return [str(value) for value in node.get("enum", []) if str(value).startswith(incomplete)]
+
+    return complete
+
+
+StudentsOption = Annotated[Optional[int], typer.Option(
+    "--students", "-n", metavar="N", help="Number of anonymous students (student-001, ...).", show_default=False,
+)]
+RosterOption = Annotated[Optional[Path], typer.Option(
+    "--roster", metavar="FILE", dir_okay=False, show_default=False,
+    help="CSV file of named students: an `id` column (lowercase, digits, '-') and an optional `name`.",
+)]
+PresetOption = Annotated[Optional[str], typer.Option(
+    "--preset", metavar="PRESET", help="Share of the cluster per student: small, medium or large.",
+    show_default=False, autocompletion=_choices("spec", "resources", "preset"),
+)]
+ImageOption = Annotated[Optional[list[str]], typer.Option(
+    "--image", metavar="COMPONENT=REF", show_default=False,
+    help="Image of one component (rabbitmq, plugin-runner, data-sharing-service, app-meta-cache, "
+         "data-endpoint, playback-server); repeatable.",
+)]
+PrefixOption = Annotated[Optional[str], typer.Option(
+    "--namespace-prefix", metavar="PREFIX", help="Prefix of student namespaces (default: the class name).",
+    show_default=False,
+)]
+JupyterOption = Annotated[Optional[bool], typer.Option(
+    "--jupyter/--no-jupyter", help="Run Jupyter Lab in each workspace.", show_default=False,
+)]
+PlaybackOption = Annotated[Optional[bool], typer.Option(
+    "--playback/--no-playback", help="Run the camera playback server.", show_default=False,
+)]
+DataSharingOption = Annotated[Optional[bool], typer.Option(
+    "--data-sharing-service/--no-data-sharing-service", help="Run the upstream data-sharing service (default on).",
+    show_default=False,
+)]
+PodSecurityOption = Annotated[Optional[str], typer.Option(
+    "--pod-security", metavar="LEVEL", help="Pod Security level of student namespaces: baseline or restricted.",
+    show_default=False, autocompletion=_choices("spec", "podSecurity"),
+)]
+SuspendedOption = Annotated[bool, typer.Option(
+    "--suspended", help="Create the class with every workload scaled to zero.",
+)]
+
+
+@dataclass(frozen=True)
+class ClassOptions:
+    """What the teacher asked for; None means the CRD's default."""
+
+    students: int | None = None
+    roster: Path | None = None
+    preset: str | None = None
+    images: list[str] = field(default_factory=list)
+    namespace_prefix: str | None = None
+    jupyter: bool | None = None
+    playback: bool | None = None
+    data_sharing_service: bool | None = None
+    pod_security: str | None = None
+    suspended: bool = False
+
+
+@dataclass(frozen=True)
+class Roster:
+    entries: list[Obj]
+    lines: list[int]  # the CSV line of each entry, to name it in errors
+    path: Path
+
+
+def read_roster(path: Path) -> Roster:
+    """The students of a CSV roster (header `id[,name]`; other columns are ignored)."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # utf-8-sig: spreadsheets write a byte-order mark
+    except OSError as error:
+        abort(f"cannot read roster {path}: {error.strerror or error}", Exit.BAD_INPUT)
+    except UnicodeDecodeError:
+        abort(f"roster {path} is not UTF-8 text (save it as CSV UTF-8)", Exit.BAD_INPUT)
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    columns = [c.strip().lower() for c in header or []]
+    if "id" not in columns:
+        abort(f"roster {path} has no `id` column: its first line must name the columns, e.g. `id,name`", Exit.BAD_INPUT)
+    id_at = columns.index("id")
+    name_at = columns.index("name") if "name" in columns else None
+    entries: list[Obj] = []
+    lines: list[int] = []
+    for row in reader:
+        if not any(cell.strip() for cell in row):
+            continue
+        entry: Obj = {"id": row[id_at].strip() if id_at < len(row) else ""}
+        if name_at is not None and name_at < len(row) and row[name_at].strip():
+            entry["name"] = row[name_at].strip()
+        entries.append(entry)
+        lines.append(reader.line_num)
+    if not entries:
+        abort(f"roster {path} lists no students", Exit.BAD_INPUT)
+    return Roster(entries, lines, path)
+
+
+def image_keys() -> list[str]:
+    """The CRD's image keys (camelCase), in its order."""
+    from vwclass.core import schema
+
+    images = schema.class_schema()["properties"]["spec"]["properties"]["images"]["properties"]
+    return list(images)
+
+
+def _kebab(key: str) -> str:
+    return re.sub(r"(?<!^)([A-Z])", r"-\1", key).lower()
+
+
+def parse_images(values: list[str]) -> Obj:
+    """--image COMPONENT=REF values as the CRD's images block; kebab-case names are accepted too."""
+    keys = image_keys()
+    by_spelling = {k.lower(): k for k in keys} | {_kebab(k): k for k in keys}
+    images: Obj = {}
+    for value in values:
+        component, sep, ref = value.partition("=")
+        if not sep or not component.strip() or not ref.strip():
+            abort(f"--image {value!r}: write COMPONENT=REF, e.g. --image rabbitmq=rabbitmq:4.1.4-management-alpine",
+                  Exit.BAD_INPUT)
+        key = by_spelling.get(component.strip().lower())
+        if key is None:
+            known = ", ".join(_kebab(k) for k in keys)
+            abort(f"--image: unknown component {component.strip()!r}; components are {known}", Exit.BAD_INPUT)
+        images[key] = ref.strip()
+    return images
+
+
+def spec_from(options: ClassOptions, roster: Roster | None) -> Obj:
+    """The spec as typed: only what was given, so the manifest stays minimal and the CRD defaults the rest."""
+    spec: Obj = {}
+    if options.students is not None:
+        spec["students"] = options.students
+    if roster is not None:
+        spec["roster"] = roster.entries
+    if options.namespace_prefix is not None:
+        spec["namespacePrefix"] = options.namespace_prefix
+    images = parse_images(options.images)
+    if images:
+        spec["images"] = images
+    if options.preset is not None:
+        spec["resources"] = {"preset": options.preset}
+    components = {
+        key: value for key, value in (
+            ("jupyter", options.jupyter), ("playback", options.playback),
+            ("dataSharingService", options.data_sharing_service),
+        ) if value is not None
+    }
+    if components:
+        spec["components"] = components
+    if options.suspended:
+        spec["suspended"] = True
+    if options.pod_security is not None:
+        spec["podSecurity"] = options.pod_security
+    return spec
+
+
+# Which option a schema field comes from, so a problem names what the teacher typed.
+_OPTION_OF_FIELD = (
+    ("metadata.name", "NAME"),
+    ("spec.students", "--students"),
+    ("spec.roster", "--roster"),
+    ("spec.namespacePrefix", "--namespace-prefix"),
+    ("spec.images", "--image"),
+    ("spec.resources.preset", "--preset"),
+    ("spec.components.jupyter", "--jupyter"),
+    ("spec.components.playback", "--playback"),
+    ("spec.components.dataSharingService", "--data-sharing-service"),
+    ("spec.podSecurity", "--pod-security"),
+)
+
+
+_DNS_LABEL_PATTERN = "does not match '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'"
+_DNS_LABEL_WORDS = "is not a valid name: use lowercase letters, digits and '-', starting and ending with a letter or digit"
+
+
+def explain(problem: Problem, roster: Roster | None) -> str:
+    """One problem of the schema, prefixed with the option (or roster line) it is about."""
+    # The schema's regular expression, said in words a teacher can act on.
+    text = str(problem).replace(_DNS_LABEL_PATTERN, _DNS_LABEL_WORDS)
+    message = problem.message.replace(_DNS_LABEL_PATTERN, _DNS_LABEL_WORDS)
+    found = re.match(r"spec\.roster\[(\d+)\]", problem.field)
+    if found and roster is not None and int(found.group(1)) < len(roster.lines):
+        index = int(found.group(1))
+        student = roster.entries[index].get("id", "")
+        return f"roster {roster.path.name} line {roster.lines[index]} (id {student!r}): {message}"
+    where = problem.field or " ".join(re.findall(r"\b(?:metadata|spec)\.[A-Za-z.]+", problem.message))
+    if "(default: the class name)" in problem.message:
+        where += " metadata.name"
+    options = [option for prefix, option in _OPTION_OF_FIELD if prefix in where]
+    if options:
+        return f"{'/'.join(dict.fromkeys(options))}: {text}"
+    return text
+
+
+def build_class(name: str, options: ClassOptions) -> Obj:
+    """The VirtualWaggleClass the options describe, checked by the CRD's schema; exit 2 if invalid."""
+    from vwclass.core import render, schema
+
+    roster = read_roster(options.roster) if options.roster is not None else None
+    obj: Obj = render.class_manifest(name, spec_from(options, roster))
+    try:
+        schema.validate(obj)
+    except schema.InvalidClass as invalid:
+        problems = "; ".join(explain(p, roster) for p in invalid.problems)
+        raise CliError(f"invalid class {name!r}: {problems}", Exit.BAD_INPUT) from None
+    return obj

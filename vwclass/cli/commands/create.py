@@ -1,0 +1,135 @@
+"""`vwclass create` and `vwclass render`: a class from options, made on the cluster or printed as YAML."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from vwclass.cli import classopts, durations, output, session, waiting
+from vwclass.cli.classopts import (
+    ClassOptions,
+    DataSharingOption,
+    ImageOption,
+    JupyterOption,
+    PlaybackOption,
+    PodSecurityOption,
+    PrefixOption,
+    PresetOption,
+    RosterOption,
+    StudentsOption,
+    SuspendedOption,
+)
+from vwclass.cli.errors import NOT_INSTALLED, Exit, abort
+from vwclass.cli.output import DocumentFormat, DocumentOutputOption
+
+NameArgument = Annotated[str, typer.Argument(
+    metavar="NAME", help="Class name: lowercase letters, digits and '-'.", show_default=False,
+)]
+Obj = dict[str, Any]
+# The keys of the names.CREDENTIALS_SECRET the operator generates once per student.
+
+
+def _students_summary(obj: Obj) -> str:
+    spec = obj["spec"]
+    prefix = spec.get("namespacePrefix", obj["metadata"]["name"])
+    ids = [s["id"] for s in spec["roster"]] if "roster" in spec else None
+    count = len(ids) if ids is not None else int(spec["students"])
+    first = ids[0] if ids else "student-001"
+    last = ids[-1] if ids else f"student-{count:03d}"
+    span = f"{prefix}-{first}" if count == 1 else f"{prefix}-{first} ... {prefix}-{last}"
+    return f"{count} student{'s' if count != 1 else ''} ({span})"
+
+
+def create(
+    ctx: typer.Context,
+    name: NameArgument,
+    students: StudentsOption = None,
+    roster: RosterOption = None,
+    preset: PresetOption = None,
+    image: ImageOption = None,
+    namespace_prefix: PrefixOption = None,
+    jupyter: JupyterOption = None,
+    playback: PlaybackOption = None,
+    data_sharing_service: DataSharingOption = None,
+    pod_security: PodSecurityOption = None,
+    suspended: SuspendedOption = False,
+    wait: waiting.WaitOption = False,
+    timeout: waiting.TimeoutOption = "10m",
+) -> None:
+    """Create a class of students.
+
+    Each student gets a namespace with a virtual Waggle node. Give --students N or --roster FILE.
+    """
+    options = ClassOptions(students, roster, preset, image or [], namespace_prefix, jupyter, playback,
+                           data_sharing_service, pod_security, suspended)
+    obj = classopts.build_class(name, options)
+    limit = durations.parse(timeout, "--timeout")
+    kube = session.connect(ctx)
+    from vwclass.kube.api import ApiError
+    from vwclass.kube.resources import CLASS
+
+    try:
+        kube.request("POST", CLASS.path(), body=obj, query=[("fieldManager", session.FIELD_MANAGER)])
+    except ApiError as error:
+        if error.status == 409:
+            abort(f"class {name!r} already exists (see `vwclass status {name}`)", Exit.BAD_INPUT)
+        if error.status == 404:
+            abort(NOT_INSTALLED, Exit.UNREACHABLE)
+        raise
+    print(f"class {name} created: {_students_summary(obj)}")
+    if wait:
+        body = waiting.wait_ready(kube, name, limit)
+        print(f"class {name} is {body['status'].get('phase', 'Ready')}")
+
+
+def render(
+    name: NameArgument,
+    students: StudentsOption = None,
+    roster: RosterOption = None,
+    preset: PresetOption = None,
+    image: ImageOption = None,
+    namespace_prefix: PrefixOption = None,
+    jupyter: JupyterOption = None,
+    playback: PlaybackOption = None,
+    data_sharing_service: DataSharingOption = None,
+    pod_security: PodSecurityOption = None,
+    suspended: SuspendedOption = False,
+    expanded: Annotated[bool, typer.Option(
+        "--expanded", help="Print every object the operator would create for each student (placeholder passwords)."
+    )] = False,
+    output_format: DocumentOutputOption = DocumentFormat.yaml,
+) -> None:
+    """Print a class manifest (no cluster needed).
+
+    YAML for `kubectl apply -f` or GitOps, from the options of `create`; with --expanded, every object
+    the operator would create for each student, for review or `kubectl diff`.
+    """
+    options = ClassOptions(students, roster, preset, image or [], namespace_prefix, jupyter, playback,
+                           data_sharing_service, pod_security, suspended)
+    obj = classopts.build_class(name, options)
+    documents = expand(obj) if expanded else [obj]
+    if output_format is DocumentFormat.json:
+        data = documents[0] if not expanded else {"apiVersion": "v1", "kind": "List", "items": documents}
+        sys.stdout.write(output.dump_json(data))
+    else:
+        sys.stdout.write(output.dump_yaml(documents))
+
+
+def expand(obj: Obj) -> list[Obj]:
+    """Every object of every student, as the operator renders them (the credentials as placeholders)."""
+    from vwclass.core import names, render
+    from vwclass.core.spec import parse_class
+
+    cls = parse_class(obj)
+    placeholder = render.PLACEHOLDER
+    documents: list[Obj] = []
+    for student in cls.students:
+        objects = render.student_objects(cls, student)
+        secret = render.credentials_secret(
+            cls, student, {key: placeholder for key in names.CREDENTIAL_KEYS},
+        )
+        # The operator creates the credentials right after the namespace, before anything reads them.
+        documents += objects[:1] + [secret] + objects[1:]
+    return documents

@@ -1,0 +1,87 @@
+"""What `vwclass status` shows of each student: its components' states, restarts and why it is not ready.
+
+Pure: it works on the objects listed from the cluster, and reuses the operator's own readiness rule
+(vwclass.core.status.student_state) one component at a time, so the two never disagree.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from vwclass.core import names, status
+from vwclass.core.spec import ClassSpec
+
+Obj = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StudentRow:
+    student: str
+    name: str
+    namespace: str
+    ready: bool
+    components: dict[str, str] = field(default_factory=dict)
+    restarts: int = 0
+    reason: str = ""
+
+    def as_dict(self) -> Obj:
+        return asdict(self)
+
+
+def component_state(component: str, workload: Obj | None, pods: list[Obj], replicas: int) -> str:
+    """One cell: ready, suspended, missing, or what holds it back (starting, ImagePullBackOff...)."""
+    if workload is None:
+        return "missing"
+    state = status.student_state("", [workload], [component], pods, replicas)
+    if state.ready:
+        return "suspended" if replicas == 0 else "ready"
+    return state.reason.partition(": ")[2] or state.reason
+
+
+def restarts(pods: list[Obj]) -> int:
+    return sum(
+        int(container.get("restartCount", 0))
+        for pod in pods
+        for container in pod.get("status", {}).get("containerStatuses") or []
+    )
+
+
+def _by_namespace(objects: list[Obj]) -> dict[str, list[Obj]]:
+    grouped: dict[str, list[Obj]] = defaultdict(list)
+    for obj in objects:
+        grouped[obj["metadata"].get("namespace", "")].append(obj)
+    return grouped
+
+
+def student_rows(
+    cls: ClassSpec,
+    components: list[str],
+    body: Obj,
+    namespaces: list[Obj],
+    workloads: list[Obj],
+    pods: list[Obj],
+) -> list[StudentRow]:
+    """A row per student of cls, from the class body (its status) and the objects of its namespaces."""
+    reported = {entry.get("student"): entry.get("reason", "") for entry in body.get("status", {}).get("notReady") or []}
+    existing = {n["metadata"]["name"]: n for n in namespaces}
+    workloads_in = _by_namespace(workloads)
+    pods_in = _by_namespace(pods)
+    replicas = 0 if cls.suspended else 1
+    rows = []
+    for student in cls.students:
+        namespace = existing.get(student.namespace)
+        if namespace is None or namespace["metadata"].get("labels", {}).get(names.CLASS_LABEL) != cls.name:
+            reason = reported.get(student.id) or "namespace not created yet"
+            rows.append(StudentRow(student.id, student.display_name, student.namespace, False,
+                                   {c: "-" for c in components}, 0, reason))
+            continue
+        by_name = {w["metadata"]["name"]: w for w in workloads_in.get(student.namespace, [])}
+        student_pods = pods_in.get(student.namespace, [])
+        cells = {c: component_state(c, by_name.get(c), student_pods, replicas) for c in components}
+        state = status.student_state(student.id, list(by_name.values()), components, student_pods, replicas)
+        reason = "" if state.ready else (reported.get(student.id) or state.reason)
+        rows.append(StudentRow(student.id, student.display_name, student.namespace, state.ready, cells,
+                               restarts(student_pods), reason))
+    return rows
