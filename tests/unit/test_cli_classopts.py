@@ -85,8 +85,8 @@ def test_roster_from_a_spreadsheet_export(tmp_path: Path) -> None:
     ("name\nAda\n", "has no `id` column: its first line must name the columns, e.g. `id,name`"),
     ("id,name\n\n", "lists no students"),
     ("id\nada\nbob\nada\n", "roster r.csv line 4 (id 'ada'): duplicate entry (id='ada')"),
-    ("id\nada\nBob Smith\n", "roster r.csv line 3 (id 'Bob Smith'): 'Bob Smith' is not a valid name"),
-    ("id,name\nada,Ada\x07\n", "roster r.csv line 2 (id 'ada'):"),
+    ("id\nada\nBob Smith\n", "roster r.csv line 3, column id (id 'Bob Smith'): 'Bob Smith' is not a valid name"),
+    ("id,name\nada,Ada\x07\n", "roster r.csv line 2, column name (id 'ada'): 'Ada\\x07' holds a control character"),
     ("id\n" + "x" * 63 + "\n", "roster r.csv line 2"),
 ])
 def test_bad_rosters_name_the_line(tmp_path: Path, text: str, fragment: str) -> None:

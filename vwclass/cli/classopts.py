@@ -204,6 +204,9 @@ _OPTION_OF_FIELD = (
 
 
 _DNS_LABEL_PATTERN = "does not match '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'"
+# jsonschema quotes the pattern with repr(), backslashes doubled; build it the same way.
+_NO_CONTROL_PATTERN = "does not match " + repr("^[^\\x00-\\x1F\\x7F]*$")
+_NO_CONTROL_WORDS = "holds a control character (a line break, a tab, ...), which a name may not"
 _DNS_LABEL_WORDS = "is not a valid name: use lowercase letters, digits and '-', starting and ending with a letter or digit"
 
 
@@ -212,11 +215,13 @@ def explain(problem: Problem, roster: Roster | None) -> str:
     # The schema's regular expression, said in words a teacher can act on.
     text = str(problem).replace(_DNS_LABEL_PATTERN, _DNS_LABEL_WORDS)
     message = problem.message.replace(_DNS_LABEL_PATTERN, _DNS_LABEL_WORDS)
-    found = re.match(r"spec\.roster\[(\d+)\]", problem.field)
+    message = message.replace(_NO_CONTROL_PATTERN, _NO_CONTROL_WORDS)
+    found = re.match(r"spec\.roster\[(\d+)\](?:\.(\w+))?", problem.field)
     if found and roster is not None and int(found.group(1)) < len(roster.lines):
         index = int(found.group(1))
         student = roster.entries[index].get("id", "")
-        return f"roster {roster.path.name} line {roster.lines[index]} (id {student!r}): {message}"
+        column = f", column {found.group(2)}" if found.group(2) else ""
+        return f"roster {roster.path.name} line {roster.lines[index]}{column} (id {student!r}): {message}"
     where = problem.field or " ".join(re.findall(r"\b(?:metadata|spec)\.[A-Za-z.]+", problem.message))
     if "(default: the class name)" in problem.message:
         where += " metadata.name"

@@ -173,12 +173,25 @@ def _cel_rules(schema: Mapping[str, Any], value: Any, path: list[str | int]) -> 
             yield from _cel_rules(schema["items"], item, path + [index])
 
 
+def _message(error: jsonschema.ValidationError) -> str:
+    """jsonschema's message, but saying the limit instead of repeating a long value or list."""
+    limit = error.validator_value
+    count = len(error.instance) if isinstance(error.instance, list) else 0
+    if error.validator == "maxLength":
+        return f"is longer than {limit} characters"
+    if error.validator == "maxItems":
+        return f"has {count} entries, more than the {limit} allowed"
+    if error.validator == "minItems":
+        return f"has {count} entries, fewer than the {limit} required"
+    return str(error.message)
+
+
 def problems(obj: Mapping[str, Any]) -> list[Problem]:
     """Everything wrong with a (defaulted) class object; empty when the API server would accept it."""
     schema = class_schema()
     found = list(_unknown_fields(schema, obj, []))
     for error in sorted(_validator().iter_errors(obj), key=lambda e: list(map(str, e.absolute_path))):
-        found.append(Problem(_path(list(error.absolute_path)), error.message))
+        found.append(Problem(_path(list(error.absolute_path)), _message(error)))
     found += _duplicate_keys(schema, obj, [])
     if not found:  # rules assume well-typed input, as the API server's do
         found += _cel_rules(schema, obj, [])

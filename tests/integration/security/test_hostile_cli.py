@@ -1,0 +1,71 @@
+"""Hostile and bad input through the teacher's CLI: refused with one line naming the field, nothing created."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from vwclass.cli.app import app
+from vwclass.kube.api import Kube
+from vwclass.kube.resources import CLASS, NAMESPACE
+
+pytestmark = pytest.mark.cluster
+
+
+def roster(*rows: str) -> str:
+    return "id,name\n" + "".join(row + "\n" for row in rows)
+
+
+# (case id, CLI arguments after `create hostile`, roster CSV or None, what the one error line must name)
+CASES: list[tuple[str, list[str], str | None, str]] = [
+    ("zero", ["--students", "0"], None, "spec.students"),
+    ("too-many", ["--students", "501"], None, "spec.students"),
+    ("negative", ["--students", "-3"], None, "students"),
+    ("not-a-number", ["--students", "thirty"], None, "students"),
+    ("neither", [], None, "spec.students"),
+    ("both", ["--students", "3"], roster("ann,Ann"), "spec.students"),
+    ("duplicate-ids", [], roster("ann,Ann", "bob,Bob", "ann,Ann again"), "duplicate"),
+    ("uppercase-id", [], roster("Ann,Ann"), "id"),
+    ("underscore-id", [], roster("ann_1,Ann"), "id"),
+    ("dash-id", [], roster("-ann,Ann"), "id"),
+    ("long-id", [], roster("a" * 63 + ",Long"), "longer than 62 characters"),
+    ("empty-roster", [], "id,name\n", "roster"),
+    ("huge-roster", [], roster(*[f"s{i},S" for i in range(501)]), "roster"),
+    ("no-id-column", [], "name\nAnn\n", "id"),
+    ("yaml-in-name", [], 'id,name\nann,"Ann\n  students: 500"\n', "name"),
+    ("json-in-name", [], 'id,name\nann,"\u0000""}, {""id"": ""x"\n', "name"),
+    ("long-name", [], roster("ann," + "n" * 129), "name"),
+    ("image-space", ["--students", "2", "--image", "rabbitmq=rabbitmq 4"], None, "spec.images.rabbitmq"),
+    ("image-newline", ["--students", "2", "--image", "plugin-runner=waggle/x:1\nkind: Secret"], None, "spec.images.pluginRunner"),
+    ("image-control", ["--students", "2", "--image", "data-endpoint=vwclass:0.1\u0007"], None, "spec.images.dataEndpoint"),
+    ("image-unknown", ["--students", "2", "--image", "gpu=nvidia/cuda:12"], None, "unknown component"),
+    ("image-no-equals", ["--students", "2", "--image", "rabbitmq"], None, "--image"),
+    ("preset", ["--students", "2", "--preset", "huge"], None, "spec.resources.preset"),
+    ("pod-security", ["--students", "2", "--pod-security", "privileged"], None, "spec.podSecurity"),
+    ("prefix", ["--students", "2", "--namespace-prefix", "Bad_Prefix"], None, "spec.namespacePrefix"),
+    ("long-prefix", ["--students", "2", "--namespace-prefix", "p" * 52], None, "spec.namespacePrefix"),
+]
+
+
+@pytest.mark.parametrize(("case", "args", "csv", "field"), CASES, ids=[c[0] for c in CASES])
+def test_the_cli_refuses_bad_classes_with_one_line_naming_the_field(
+    kubeconfig: Path, kube: Kube, tmp_path: Path, case: str, args: list[str], csv: str | None, field: str
+) -> None:
+    if csv is not None:
+        path = tmp_path / "students.csv"
+        path.write_text(csv)
+        args = [*args, "--roster", str(path)]
+    result = CliRunner().invoke(app, ["--kubeconfig", str(kubeconfig), "create", "hostile", *args], prog_name="vwclass")
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and result.exception is None or isinstance(result.exception, SystemExit)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert field in lines[0], lines[0]
+    assert kube.get(CLASS, "hostile") is None
+    assert not kube.list(NAMESPACE, "edu.sagecontinuum.org/class=hostile")
+
+
+def test_there_are_at_least_25_cases() -> None:
+    assert len(CASES) >= 25
