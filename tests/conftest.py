@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from vwclass.kube.api import Kube
 from vwclass.testenv.cluster import Cluster
 
 
@@ -40,6 +41,17 @@ def kubeconfig(testenv_cluster: Cluster | None) -> Path:
         return Path(existing)
     assert testenv_cluster is not None
     return testenv_cluster.kubeconfig
+
+
+@pytest.fixture(scope="session")
+def kube(kubeconfig: Path) -> Kube:
+    """A client of the session's cluster, with the CRD and the student role installed."""
+    from tests.support.classes import install
+    from vwclass.kube.connect import connect
+
+    client = connect(str(kubeconfig))
+    install(client)
+    return client
 
 
 @pytest.fixture(scope="session")

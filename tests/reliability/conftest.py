@@ -2,21 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from tests.integration.operator.conftest import install
-from vwclass.kube.api import Kube
-from vwclass.kube.connect import connect
 from vwclass.testenv.cluster import Cluster
-
-
-@pytest.fixture(scope="session")
-def kube(kubeconfig: Path) -> Kube:
-    client = connect(str(kubeconfig))
-    install(client)
-    return client
 
 
 @pytest.fixture

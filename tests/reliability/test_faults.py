@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.operator.conftest import class_body, class_namespaces, delete_class, wait_ready
+from tests.support.classes import class_body, class_namespaces, delete_class, wait_ready
 from tests.reliability.checks import assert_exactly_the_class, credentials
 from tests.support.kube import eventually
 from tests.support.operator_process import OperatorProcess

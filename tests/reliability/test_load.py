@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.operator.conftest import class_body, condition, delete_class, wait_ready
+from tests.support.classes import class_body, condition, delete_class, wait_ready
 from tests.reliability.checks import assert_exactly_the_class
 from tests.support.operator_process import OperatorProcess
 from vwclass.kube.api import Kube

@@ -18,10 +18,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner, Result
 
-from tests.integration.operator.conftest import install
 from vwclass.cli.app import app
 from vwclass.kube.api import Kube
-from vwclass.kube.connect import connect
 from vwclass.operator.runner import EmbeddedOperator
 from vwclass.testenv import build
 
@@ -81,10 +79,9 @@ def token_kubeconfig(kube: Kube, namespace: str, account: str, path: Path, secon
 
 
 @pytest.fixture(scope="session")
-def cli_kube(kubeconfig: Path) -> Kube:
-    client = connect(str(kubeconfig))
-    install(client)
-    return client
+def cli_kube(kube: Kube) -> Kube:
+    """The session's client (the API installed), under the name these tests use."""
+    return kube
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from tests.integration.cli.conftest import Cli, invoke, kubectl, one_line, run_vwclass
-from tests.integration.operator.conftest import class_body
+from tests.support.classes import class_body
 from tests.support.kube import eventually
 from vwclass.core import names
 from vwclass.kube.api import Kube

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tests.integration.cli.conftest import Cli, one_line
-from tests.integration.operator.conftest import class_namespaces
+from tests.support.classes import class_namespaces
 from tests.support.kube import eventually, unique
 from vwclass.kube.api import Kube
 from vwclass.kube.resources import BY_KIND, CLASS, NAMESPACE

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.cli.conftest import VWCLASS, Cli, one_line, run_vwclass
-from tests.integration.operator.conftest import class_namespaces
+from tests.support.classes import class_namespaces
 from tests.support.kube import eventually, unique
 from vwclass.kube.api import Kube
 from vwclass.kube.resources import BY_KIND

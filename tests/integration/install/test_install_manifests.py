@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.integration.operator.conftest import class_body, condition, delete_class, install, wait_ready
+from tests.support.classes import class_body, condition, delete_class, install, wait_ready
 from tests.support.kube import eventually
 from vwclass.kube.api import Kube
 from vwclass.kube.connect import connect

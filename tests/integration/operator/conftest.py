@@ -1,85 +1,17 @@
-"""Fixtures for operator tests: the CRD and student role installed, the operator running embedded."""
+"""Fixtures for operator tests: the operator running embedded (the API is installed by tests/conftest.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
-from vwclass.core import names
 from vwclass.kube.api import Kube
-from vwclass.kube.connect import connect
-from vwclass.kube.resources import CLASS, NAMESPACE
 from vwclass.operator.runner import EmbeddedOperator
-from vwclass.shipped import crd_path, shipped_dir
-from tests.support.kube import eventually
-
-
-def install(kube: Kube) -> None:
-    """What `vwclass install` puts in place that the operator relies on: the CRD and student role."""
-    documents = [yaml.safe_load(crd_path().read_text())]
-    documents.append(yaml.safe_load((shipped_dir("manifests") / "base" / "student-clusterrole.yaml").read_text()))
-    for document in documents:
-        kube.apply(document)
-
-    def established() -> bool:
-        crd = kube.request("GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{names.CRD_NAME}")
-        return any(c["type"] == "Established" and c["status"] == "True" for c in crd["status"].get("conditions", []))
-
-    eventually(established, what="CRD established")
-
-
-@pytest.fixture(scope="session")
-def kube(kubeconfig: Path) -> Kube:
-    client = connect(str(kubeconfig))
-    install(client)
-    return client
 
 
 @pytest.fixture
 def operator(kubeconfig: Path, kube: Kube) -> Iterator[EmbeddedOperator]:
     with EmbeddedOperator(str(kubeconfig), resync_seconds=10.0) as running:
         yield running
-
-
-def class_body(name: str, **spec: Any) -> dict[str, Any]:
-    return {"apiVersion": names.API_VERSION, "kind": names.KIND, "metadata": {"name": name}, "spec": spec}
-
-
-def class_namespaces(kube: Kube, name: str) -> set[str]:
-    return {
-        n["metadata"]["name"]
-        for n in kube.list(NAMESPACE, names.class_selector(name))
-        if not n["metadata"].get("deletionTimestamp")
-    }
-
-
-def condition(kube: Kube, name: str, kind: str = "Ready") -> dict[str, Any]:
-    body = kube.get(CLASS, name) or {}
-    return next((c for c in body.get("status", {}).get("conditions", []) if c["type"] == kind), {})
-
-
-def wait_ready(kube: Kube, name: str, students: int, timeout: float = 90.0) -> dict[str, Any]:
-    def ready() -> dict[str, Any] | None:
-        body = kube.get(CLASS, name)
-        status = (body or {}).get("status", {})
-        ok = (
-            status.get("observedGeneration") == body["metadata"]["generation"]  # type: ignore[index]
-            and status.get("students", {}).get("ready") == students
-            and condition(kube, name).get("status") == "True"
-        )
-        return body if ok else None
-
-    result: dict[str, Any] = eventually(ready, timeout=timeout, what=f"class {name} Ready with {students} students")
-    return result
-
-
-def delete_class(kube: Kube, name: str, timeout: float = 120.0) -> None:
-    """Deletes the class and waits until its namespaces are gone, not merely terminating."""
-    kube.delete(CLASS, name)
-    eventually(lambda: not kube.list(NAMESPACE, names.class_selector(name)) and kube.get(CLASS, name) is None,
-               timeout=timeout,
-               what=f"class {name} and its namespaces gone")

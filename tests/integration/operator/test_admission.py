@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.operator.conftest import class_body
+from tests.support.classes import class_body
 from vwclass.core import render, schema
 from vwclass.core.spec import parse_class
 from vwclass.kube.api import ApiError, Kube

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.operator.conftest import (
+from tests.support.classes import (
     class_body, class_namespaces, condition, delete_class, wait_ready,
 )
 from tests.support.kube import eventually

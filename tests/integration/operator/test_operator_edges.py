@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.integration.operator.conftest import class_body, condition, delete_class, wait_ready
+from tests.support.classes import class_body, condition, delete_class, wait_ready
 from tests.support.kube import eventually
 from vwclass.core import names
 from vwclass.kube.api import Kube

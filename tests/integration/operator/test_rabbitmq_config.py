@@ -10,7 +10,7 @@ import pika
 import pika.exceptions
 import pytest
 
-from tests.integration.operator.conftest import class_body, delete_class, wait_ready
+from tests.support.classes import class_body, delete_class, wait_ready
 from tests.support.rabbitmq import running_rabbitmq
 from vwclass.core import names
 from vwclass.core.rabbitmq import NodeCredentials, definitions_json

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.operator.conftest import class_body, delete_class, wait_ready
+from tests.support.classes import class_body, delete_class, wait_ready
 from vwclass.kube.api import Kube
 from vwclass.kube.connect import connect
 from vwclass.operator.reconcile import reconcile_class

@@ -7,17 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.operator.conftest import class_body, delete_class, install, wait_ready
+from tests.support.classes import class_body, delete_class, wait_ready
 from vwclass.kube.api import Kube
-from vwclass.kube.connect import connect
 from vwclass.operator.runner import EmbeddedOperator
-
-
-@pytest.fixture(scope="module")
-def kube(kubeconfig: Path) -> Kube:
-    client = connect(str(kubeconfig))
-    install(client)
-    return client
 
 
 @pytest.fixture(scope="module")
