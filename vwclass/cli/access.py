@@ -69,7 +69,7 @@ def notes(
         "",
         "Reach your node from your computer (each command in a terminal of its own, left running):",
         f"  {kubectl} port-forward svc/rabbitmq 5672:5672 15672:15672",
-        "      AMQP on localhost:5672; management UI on http://localhost:15672",
+        "      AMQP on localhost:5672; management UI on http://localhost:15672 (log in as plugin)",
         f"  {kubectl} port-forward svc/data-endpoint 8080:80",
         "      the data API on http://localhost:8080/api/v1/query (as sage-data-client queries it)",
     ]

@@ -66,7 +66,9 @@ def definitions(credentials: NodeCredentials) -> dict[str, Any]:
     users = [
         {"name": "admin", "password": credentials.admin, "tags": ["administrator"]},
         {"name": "service", "password": credentials.service, "tags": []},
-        {"name": "plugin", "password": credentials.plugin, "tags": []},
+        # "management": students may watch their own node in the management UI, which shows a user
+        # only the queues and exchanges its permissions reach.
+        {"name": "plugin", "password": credentials.plugin, "tags": ["management"]},
     ]
     permissions = [
         {"user": "admin", "vhost": VHOST, "configure": ".*", "write": ".*", "read": ".*"},

@@ -31,6 +31,8 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     )
     # kopf would post an Event for every successful handler: writes in a steady state. Only warnings.
     settings.posting.level = logging.WARNING
+    # ...and log a line for every child event: thousands while a big class provisions.
+    logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     # A watch that silently stops delivering must be noticed and reopened.
     settings.watching.server_timeout = 120
     settings.watching.client_timeout = 150
