@@ -47,9 +47,11 @@ def test_ten_classes_of_thirty_at_once_all_become_ready_without_throttling(
     for name in names:
         assert condition(kube, name, "Stalled")["status"] == "False"
         assert_exactly_the_class(kube, name, 30)
-    assert codes.get("429", 0) == 0, f"throttled: {codes}"
+    # The operator's own requests: every retried 429 or 5xx is logged by vwclass.kube.
+    retried = [line for line in (tmp_path / "operator.log").read_text().splitlines() if "vwclass.kube" in line]
+    assert not [line for line in retried if ": 429 " in line], retried[:5]
     print(f"\n10 x 30 students Ready in {elapsed:.0f}s; API-server requests by verb (all clients): {dict(verbs)}; "
-          f"by code: {dict(codes)}")
+          f"by code: {dict(codes)}; the operator's retried requests: {len(retried)}")
     for name in names:
         delete_class(kube, name, timeout=600)
 

@@ -8,6 +8,7 @@ Every write is counted, so tests can prove a resync of an unchanged class writes
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections import Counter
@@ -20,6 +21,7 @@ from urllib3.exceptions import HTTPError
 from vwclass.core import names
 from vwclass.kube.resources import CLASS, Resource, resource_of
 
+log = logging.getLogger("vwclass.kube")
 Obj = dict[str, Any]
 _RETRIABLE = {429, 500, 502, 503, 504}
 
@@ -88,6 +90,8 @@ class Kube:
                 error = ApiError(0, "ConnectionError", str(exc))
             if not error.transient or attempt == attempts - 1:
                 raise error
+            # Visible, so throttling (429) or an overloaded API server shows in the operator's log.
+            log.warning("%s %s: %s %s; retrying in %.1fs", method, path, error.status, error.reason, delay)
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
         raise AssertionError("unreachable")
