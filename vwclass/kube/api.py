@@ -90,8 +90,9 @@ class Kube:
                 error = ApiError(0, "ConnectionError", str(exc))
             if not error.transient or attempt == attempts - 1:
                 raise error
-            # Visible, so throttling (429) or an overloaded API server shows in the operator's log.
-            log.warning("%s %s: %s %s; retrying in %.1fs", method, path, error.status, error.reason, delay)
+            # In the operator's log (INFO), so throttling (429) or an overloaded API server shows there; a
+            # CLI user sees only the final error, on one line.
+            log.info("%s %s: %s %s; retrying in %.1fs", method, path, error.status, error.reason, delay)
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
         raise AssertionError("unreachable")
