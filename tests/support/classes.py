@@ -55,7 +55,12 @@ def wait_ready(kube: Kube, name: str, students: int, timeout: float = 90.0) -> d
         )
         return body if ok else None
 
-    result: dict[str, Any] = eventually(ready, timeout=timeout, what=f"class {name} Ready with {students} students")
+    try:
+        result: dict[str, Any] = eventually(ready, timeout=timeout, what=f"class {name} Ready with {students} students")
+    except AssertionError as error:
+        # What the class says of itself is what tells a slow cluster from a stuck operator.
+        status = ((kube.get(CLASS, name) or {}).get("status") or {})
+        raise AssertionError(f"{error}; its status: {status}") from None
     return result
 
 

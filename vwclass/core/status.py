@@ -43,9 +43,14 @@ def _pod_problem(pods: list[Obj], component: str) -> tuple[str, bool]:
             waiting = container.get("state", {}).get("waiting")
             if waiting and waiting.get("reason") not in (None, "ContainerCreating", "PodInitializing"):
                 return f"{component}: {waiting['reason']}", waiting["reason"] in FAILING_REASONS
-        for condition in pod.get("status", {}).get("conditions", []):
-            if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
-                return f"{component}: unschedulable ({condition.get('reason', '')})", False
+        conditions = {c.get("type"): c for c in pod.get("status", {}).get("conditions", [])}
+        if conditions.get("PodScheduled", {}).get("status") == "False":
+            return f"{component}: unschedulable ({conditions['PodScheduled'].get('reason', '')})", False
+        if statuses and all(container.get("state", {}).get("running") for container in statuses):
+            if conditions.get("ContainersReady", {}).get("status") == "True":
+                # Containers up, pod not Ready: its node stopped reporting (or a readiness gate is unmet).
+                return f"{component}: running but not Ready (node not reporting?)", False
+            return f"{component}: running, not ready yet", False
     return f"{component}: starting", False
 
 

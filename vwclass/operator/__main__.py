@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 
 from vwclass.operator.runner import run
 
@@ -15,7 +14,6 @@ def main() -> None:
     parser.add_argument("--liveness", default="http://0.0.0.0:8080/healthz", help="liveness endpoint URL")
     parser.add_argument("--resync-seconds", type=float, default=120.0, help="how often every class is compared")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     run(args.kubeconfig, args.context, args.liveness, args.resync_seconds)
 
 

@@ -7,8 +7,9 @@ deleting it works while the operator is down (garbage collection removes the nam
 
 from __future__ import annotations
 
+import itertools
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import kopf
@@ -20,6 +21,19 @@ from vwclass.operator.controller import Controller
 
 # Child events arrive in bursts while a class provisions; a short delay folds them into one reconcile.
 CHILD_DEBOUNCE = 1.0
+
+
+class RetryForever:
+    """kopf's delays between attempts of an API request, never running out.
+
+    kopf's default gives up after about a minute; a watch that gives up is never reopened, and the
+    operator would run on without noticing its classes' changes. A controller outlives any outage of
+    the API server, as client-go's reflectors do. Iterable again for every request (not a generator).
+    """
+
+    def __iter__(self) -> Iterator[float]:
+        yield from (1, 1, 2, 3, 5)
+        yield from itertools.repeat(8.0)
 
 
 @kopf.on.startup()
@@ -38,6 +52,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     settings.watching.client_timeout = 150
     settings.watching.connect_timeout = 30
     settings.networking.request_timeout = 60
+    settings.networking.error_backoffs = RetryForever()
     if "kube" not in memo:  # started by `kopf run -m vwclass.operator.handlers`, not by our runner
         memo.kube = connect()
     memo.controller = Controller(memo.kube, resync_seconds=memo.get("resync_seconds", 120.0))

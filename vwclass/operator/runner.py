@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from types import TracebackType
 
@@ -16,6 +17,13 @@ def _memo(kubeconfig: str | None, context: str | None, resync_seconds: float) ->
     return kopf.Memo(kube=connect(kubeconfig, context), resync_seconds=resync_seconds)
 
 
+def configure_logging() -> None:
+    """One line per event, through kopf's one handler (a second handler would print every line twice)."""
+    kopf.configure(verbose=False)
+    # urllib3 warns of each low-level retry; vwclass.kube already logs the request that is retried.
+    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
+
+
 def run(
     kubeconfig: str | None = None,
     context: str | None = None,
@@ -23,7 +31,7 @@ def run(
     resync_seconds: float = 120.0,
 ) -> None:
     """Runs until interrupted. One replica: kopf peering is off on purpose (standalone)."""
-    kopf.configure(verbose=False)
+    configure_logging()
     kopf.run(
         clusterwide=True,
         standalone=True,

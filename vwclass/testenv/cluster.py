@@ -298,6 +298,9 @@ class Cluster:
                 "--kube-api-qps=500", "--kube-api-burst=1000", "--concurrent-namespace-syncs=30",
                 "--concurrent-deployment-syncs=20", "--concurrent-replicaset-syncs=20",
                 "--concurrent-statefulset-syncs=20", "--concurrent-gc-syncs=40",
+                # After an outage of the control plane a kubelet sets its pods Ready again; kwok never
+                # does. So a node is not declared lost over an outage the reliability tests cause.
+                "--node-monitor-grace-period=5m",
             ]
         if component == "kube-scheduler":
             kubeconfig = self.directory / "scheduler.kubeconfig"

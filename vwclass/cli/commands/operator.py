@@ -38,8 +38,6 @@ def operator(
 
     What the in-cluster Deployment runs; run it on your machine instead with `vwclass install --without-operator`.
     """
-    import logging
-
     where = session.target(ctx)
     kube = session.connect(ctx)
     # Fail here, in one line, rather than retrying inside kopf when the cluster cannot be reached.
@@ -51,7 +49,6 @@ def operator(
             "running too; two operators do the same work twice (stop it with `kubectl -n vwclass-system scale "
             "deployment vwclass-operator --replicas=0`)"
         )
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from vwclass.operator.runner import run
 
     run(where.kubeconfig, where.context, liveness or None, resync_seconds)
