@@ -20,7 +20,7 @@ testenv: venv  ## build (or reuse) the control-plane binaries
 
 lint: venv  ## types and the layering contracts
 	$(BIN)/mypy
-	$(BIN)/lint-imports
+	$(BIN)/lint-imports --no-logo
 
 unit: venv
 	$(BIN)/python -m pytest tests/unit -q $(PYTEST_ARGS)

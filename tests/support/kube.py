@@ -5,7 +5,12 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from typing import TypeVar
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from vwclass.kube.api import Kube
 
 T = TypeVar("T")
 
@@ -30,3 +35,21 @@ def eventually(check: Callable[[], T], timeout: float = 60.0, interval: float = 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what or check}: last {last!r}")
         time.sleep(interval)
+
+
+def token_kubeconfig(kube: Kube, namespace: str, account: str, path: Path, seconds: int = 3600) -> Path:
+    """A kubeconfig that authenticates as a ServiceAccount (a user with only the permissions it is given)."""
+    token = kube.request(
+        "POST", f"/api/v1/namespaces/{namespace}/serviceaccounts/{account}/token",
+        body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": seconds}},
+    )["status"]["token"]
+    cfg = kube.api_client.configuration
+    config: dict[str, Any] = {
+        "apiVersion": "v1", "kind": "Config", "current-context": "c",
+        "clusters": [{"name": "c", "cluster": {"server": cfg.host, "certificate-authority": cfg.ssl_ca_cert}}],
+        "users": [{"name": account, "user": {"token": token}}],
+        "contexts": [{"name": "c", "context": {"cluster": "c", "user": account}}],
+    }
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
+    return path

@@ -12,10 +12,8 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 from typer.testing import CliRunner, Result
 
 from vwclass.cli.app import app
@@ -58,24 +56,6 @@ def one_line(text: str) -> str:
     assert "Traceback" not in text
     assert text.endswith("\n") and text.count("\n") == 1, f"expected one line, got {text!r}"
     return text
-
-
-def token_kubeconfig(kube: Kube, namespace: str, account: str, path: Path, seconds: int = 3600) -> Path:
-    """A kubeconfig that authenticates as a ServiceAccount (a user with only the permissions it is given)."""
-    token = kube.request(
-        "POST", f"/api/v1/namespaces/{namespace}/serviceaccounts/{account}/token",
-        body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": seconds}},
-    )["status"]["token"]
-    cfg = kube.api_client.configuration
-    config: dict[str, Any] = {
-        "apiVersion": "v1", "kind": "Config", "current-context": "c",
-        "clusters": [{"name": "c", "cluster": {"server": cfg.host, "certificate-authority": cfg.ssl_ca_cert}}],
-        "users": [{"name": account, "user": {"token": token}}],
-        "contexts": [{"name": "c", "context": {"cluster": "c", "user": account}}],
-    }
-    path.write_text(yaml.safe_dump(config))
-    path.chmod(0o600)
-    return path
 
 
 @pytest.fixture(scope="session")

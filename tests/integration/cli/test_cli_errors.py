@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.integration.cli.conftest import Cli, invoke, one_line, run_vwclass, token_kubeconfig
+from tests.integration.cli.conftest import Cli, invoke, one_line, run_vwclass
+from tests.support.kube import token_kubeconfig
 from tests.support.kube import unique
 from vwclass.kube.api import Kube
 from vwclass.kube.resources import NAMESPACE

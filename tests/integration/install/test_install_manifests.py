@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from tests.support.classes import class_body, condition, delete_class, install, wait_ready
-from tests.support.kube import eventually
+from tests.support.kube import eventually, token_kubeconfig
 from vwclass.kube.api import Kube
 from vwclass.kube.connect import connect
 from vwclass.kube.resources import CLASS
@@ -51,22 +51,6 @@ def test_kubectl_apply_k_installs_everything(installed: Kube, kubeconfig: Path) 
     } <= names
 
 
-def _service_account_kubeconfig(kube: Kube, account: str, path: Path) -> Path:
-    token = kube.request(
-        "POST", f"/api/v1/namespaces/vwclass-system/serviceaccounts/{account}/token",
-        body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": 3600}},
-    )["status"]["token"]
-    cfg = kube.api_client.configuration
-    path.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "operator",
-        "clusters": [{"name": "c", "cluster": {"server": cfg.host, "certificate-authority": cfg.ssl_ca_cert}}],
-        "users": [{"name": account, "user": {"token": token}}],
-        "contexts": [{"name": "operator", "context": {"cluster": "c", "user": account}}],
-    }))
-    path.chmod(0o600)
-    return path
-
-
 def _role() -> dict[str, Any]:
     documents = list(yaml.safe_load_all((BASE / "operator-rbac.yaml").read_text()))
     role: dict[str, Any] = next(d for d in documents if d["kind"] == "ClusterRole")
@@ -74,7 +58,7 @@ def _role() -> dict[str, Any]:
 
 
 def test_the_operator_reaches_ready_with_only_its_own_service_account(installed: Kube, tmp_path: Path) -> None:
-    kubeconfig = _service_account_kubeconfig(installed, "vwclass-operator", tmp_path / "operator.kubeconfig")
+    kubeconfig = token_kubeconfig(installed, "vwclass-system", "vwclass-operator", tmp_path / "operator.kubeconfig")
     with EmbeddedOperator(str(kubeconfig)):
         installed.apply(class_body("leastpriv", students=2))
         wait_ready(installed, "leastpriv", 2)
@@ -106,7 +90,7 @@ def crippled_account(installed: Kube) -> Iterator[str]:
 
 
 def test_a_missing_rule_stalls_the_class_with_a_message_naming_it(installed: Kube, crippled_account: str, tmp_path: Path) -> None:
-    kubeconfig = _service_account_kubeconfig(installed, crippled_account, tmp_path / "crippled.kubeconfig")
+    kubeconfig = token_kubeconfig(installed, "vwclass-system", crippled_account, tmp_path / "crippled.kubeconfig")
     with EmbeddedOperator(str(kubeconfig)):
         installed.apply(class_body("norbac", students=1))
 
