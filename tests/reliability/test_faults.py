@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
 import random
+import re
 import time
 from pathlib import Path
 
@@ -51,6 +53,18 @@ def test_ten_sigkills_during_provisioning_leave_a_ready_class_with_unchanged_cre
     delete_class(kube, "kills")
 
 
+def first_reconcile_after(log: Path, class_name: str, moment: datetime.datetime) -> datetime.timedelta:
+    """How soon after moment the operator's log shows a reconcile of the class that wrote something."""
+    pattern = re.compile(rf"^\[([\d-]+ [\d:]+),(\d+)\] vwclass\.controller .* class {class_name}: \d+ writes$")
+    for line in log.read_text().splitlines():
+        found = pattern.match(line)
+        if found:
+            at = datetime.datetime.strptime(found.group(1), "%Y-%m-%d %H:%M:%S").replace(microsecond=int(found.group(2)) * 1000)
+            if at > moment:
+                return at - moment
+    raise AssertionError(f"no reconcile of {class_name} after {moment} in {log}")
+
+
 # 75 s outlasts kopf's own retries of a watch (about a minute), which the operator replaces with its own.
 @pytest.mark.parametrize("component, outage", [("kube-apiserver", 20.0), ("kube-apiserver", 75.0), ("etcd", 3.0)])
 def test_the_operator_recovers_by_itself_when_the_control_plane_comes_back(
@@ -65,11 +79,13 @@ def test_the_operator_recovers_by_itself_when_the_control_plane_comes_back(
         time.sleep(outage)
         local_cluster.start(component)
         local_cluster.wait_apiserver()
-        started = time.monotonic()
+        back, started = datetime.datetime.now(), time.monotonic()
         wait_ready(kube, name, 10, timeout=240)
         recovered = time.monotonic() - started
     assert_exactly_the_class(kube, name, 10)
-    print(f"\n{component} stopped {outage:.0f}s mid-provisioning: class Ready {recovered:.0f}s after it came back")
+    resumed = first_reconcile_after(tmp_path / "operator.log", name, back)
+    print(f"\n{component} stopped {outage:.0f}s mid-provisioning: the operator's first reconcile "
+          f"{resumed.total_seconds():.0f}s after it came back, the class Ready after {recovered:.0f}s")
     delete_class(kube, name)
 
 
