@@ -131,8 +131,12 @@ def ensure_student(kube: Kube, cls: ClassSpec, student: Student, observed: Obser
         return StudentResult(status.StudentState(student.id, False, "namespace is still being deleted"))
     writes = 0
     if namespace is None:
-        _, wrote = _converge(kube, render.student_objects(cls, student)[0], None)
-        writes += wrote
+        # Created, never applied: an apply would take over a namespace someone made since we listed.
+        namespace = kube.create(render.student_objects(cls, student)[0])
+        if namespace is None:
+            return StudentResult(status.StudentState(student.id, False, f"namespace {student.namespace} appeared "
+                                                     "meanwhile; checking whose it is"))
+        writes += 1
     values, wrote = _credentials(kube, cls, student, observed)
     writes += wrote
     credentials = rabbitmq.NodeCredentials(values["admin-password"], values["service-password"], values["plugin-password"])

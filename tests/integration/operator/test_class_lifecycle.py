@@ -15,7 +15,9 @@ from tests.support.classes import (
 from tests.support.kube import eventually
 from vwclass.core import names
 from vwclass.kube.api import Kube
-from vwclass.kube.resources import BY_KIND, CLASS, NAMESPACE, POD
+from vwclass.core.spec import parse_class
+from vwclass.kube.resources import BY_KIND, CLASS, NAMESPACE, POD, STUDENT_KINDS
+from vwclass.operator.reconcile import Observed, ensure_student
 from vwclass.operator.runner import EmbeddedOperator
 from vwclass.testenv import build
 
@@ -184,6 +186,23 @@ def test_a_preexisting_namespace_is_never_adopted(kube: Kube, operator: Embedded
     delete_class(kube, "clash")
     assert kube.get(NAMESPACE, "clash-student-002") is not None  # never deleted either
     kube.delete(NAMESPACE, "clash-student-002")
+
+
+def test_a_namespace_made_between_the_operators_list_and_its_write_is_not_taken_over(kube: Kube) -> None:
+    """The race the LIST cannot see: the namespace did not exist when listed, and does when written."""
+    body = class_body("racing", students=1)
+    body["metadata"]["uid"] = "4e6f7420-6f75-7273-2c20-6e6f74207573"  # never stored: no operator races us
+    cls = parse_class(body)
+    [student] = cls.students
+    kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": student.namespace, "labels": {"owner": "x"}}})
+    listed_before = Observed(namespaces={}, objects={}, pods={})
+    result = ensure_student(kube, cls, student, listed_before)
+    assert not result.state.ready and "appeared meanwhile" in result.state.reason and result.writes == 0
+    untouched = kube.get(NAMESPACE, student.namespace)
+    assert untouched is not None and "ownerReferences" not in untouched["metadata"]
+    assert untouched["metadata"]["labels"] == {"owner": "x", "kubernetes.io/metadata.name": student.namespace}
+    assert not [kind for kind in STUDENT_KINDS if kube.list(kind, names.class_selector("racing"), student.namespace)]
+    kube.delete(NAMESPACE, student.namespace)
 
 
 def test_deleting_a_class_removes_its_namespaces_without_the_operator(kube: Kube, kubeconfig: Path) -> None:
