@@ -24,7 +24,6 @@ pytestmark = [pytest.mark.cluster, pytest.mark.reliability]
 _SAMPLE = re.compile(r'^(\w+)\{(.*)\} (\S+)$')
 REJECTED = "apiserver_flowcontrol_rejected_requests_total"
 FLOW_SCHEMAS = "/apis/flowcontrol.apiserver.k8s.io/v1/flowschemas"
-OPERATOR_USER = "system:serviceaccount:vwclass-system:vwclass-operator"
 VERBS = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection")
 COUNTING = "vwclass-operator-"  # the FlowSchemas that count the operator's requests, one per verb
 
