@@ -118,8 +118,6 @@ def main() -> None:
             if not args.big_only:
                 print(f"idle {args.idle_seconds:.0f}s of a Ready 30-student class: API-server writes on our resources "
                       f"{int(sum(delta.values()))} {delta or ''}; operator's own writes {ours_after - ours_before}", flush=True)
-
-            if not args.big_only:  # the baseline and its ratio only mean something when measured
                 baseline_30 = kubectl_baseline(cluster, 30)
                 print(f"30 students: operator Ready in {operator_30:.1f}s; kubectl apply --server-side + wait "
                       f"{baseline_30:.1f}s (ratio {operator_30 / baseline_30:.2f})", flush=True)

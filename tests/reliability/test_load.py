@@ -22,27 +22,30 @@ from vwclass.shipped import shipped_dir
 
 pytestmark = [pytest.mark.cluster, pytest.mark.reliability]
 _SAMPLE = re.compile(r'^(\w+)\{(.*)\} (\S+)$')
+DISPATCHED = "apiserver_flowcontrol_dispatched_requests_total"
 REJECTED = "apiserver_flowcontrol_rejected_requests_total"
 FLOW_SCHEMAS = "/apis/flowcontrol.apiserver.k8s.io/v1/flowschemas"
 VERBS = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection")
 COUNTING = "vwclass-operator-"  # the FlowSchemas that count the operator's requests, one per verb
 
 
-def metric_totals(kube: Kube, metric: str, key: str) -> Counter[str]:
-    """A counter of the API server's /metrics, summed by one of its labels."""
-    totals: Counter[str] = Counter()
+def request_counts(kube: Kube) -> dict[str, Counter[str]]:
+    """One reading of the API server's /metrics: all clients' requests by verb and by code, and the
+    operator's own requests by verb, dispatched and rejected (counted by its FlowSchemas)."""
+    counts: dict[str, Counter[str]] = {key: Counter() for key in ("everyone", "codes", "operator", "rejected")}
     for line in kube.get_text("/metrics").splitlines():
         found = _SAMPLE.match(line)
-        if found and found.group(1) == metric:
-            labels = dict(re.findall(r'(\w+)="([^"]*)"', found.group(2)))
-            totals[labels.get(key, "")] += int(float(found.group(3)))
-    return totals
-
-
-def operator_requests_by_verb(kube: Kube, metric: str = "apiserver_flowcontrol_dispatched_requests_total") -> Counter[str]:
-    """The operator's own requests, by verb, as the API server's priority and fairness counted them."""
-    by_schema = metric_totals(kube, metric, "flow_schema")
-    return Counter({name.removeprefix(COUNTING): n for name, n in by_schema.items() if name.startswith(COUNTING)})
+        if not found:
+            continue
+        metric, value = found.group(1), int(float(found.group(3)))
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', found.group(2)))
+        schema = labels.get("flow_schema", "")
+        if metric == "apiserver_request_total":
+            counts["everyone"][labels.get("verb", "")] += value
+            counts["codes"][labels.get("code", "")] += value
+        elif metric in (DISPATCHED, REJECTED) and schema.startswith(COUNTING):
+            counts["operator" if metric == DISPATCHED else "rejected"][schema.removeprefix(COUNTING)] += value
+    return counts
 
 
 def counting_schema(verb: str) -> dict[str, Any]:
@@ -86,9 +89,7 @@ def test_ten_classes_of_thirty_at_once_all_become_ready_without_throttling(
     kube: Kube, operator_account: Path, tmp_path: Path
 ) -> None:
     names = [f"load{i:02d}" for i in range(10)]
-    everyone_before, codes_before = metric_totals(kube, "apiserver_request_total", "verb"), metric_totals(
-        kube, "apiserver_request_total", "code")
-    operator_before, rejected_before = operator_requests_by_verb(kube), operator_requests_by_verb(kube, REJECTED)
+    before = request_counts(kube)
     with OperatorProcess(operator_account, tmp_path / "operator.log", resync_seconds=60.0):
         started = time.monotonic()
         for name in names:
@@ -96,10 +97,8 @@ def test_ten_classes_of_thirty_at_once_all_become_ready_without_throttling(
         with ThreadPoolExecutor(10) as pool:
             list(pool.map(lambda n: wait_ready(kube, n, 30, timeout=900), names))
         elapsed = time.monotonic() - started
-    operator = operator_requests_by_verb(kube) - operator_before
-    rejected = operator_requests_by_verb(kube, REJECTED) - rejected_before
-    everyone = metric_totals(kube, "apiserver_request_total", "verb") - everyone_before
-    codes = metric_totals(kube, "apiserver_request_total", "code") - codes_before
+    after = request_counts(kube)
+    everyone, codes, operator, rejected = (after[key] - before[key] for key in ("everyone", "codes", "operator", "rejected"))
     for name in names:
         assert condition(kube, name, "Stalled")["status"] == "False"
         assert_exactly_the_class(kube, name, 30)
