@@ -67,9 +67,13 @@ def start_endpoint(rabbitmq: RabbitMQ, workdir: Path, mode: str, port: int, db: 
         "VWCLASS_DATA_LOG_LEVEL": "warning",
     }
     log = open(workdir / f"endpoint-{mode}.log", "ab")
-    process = subprocess.Popen([sys.executable, "-m", "vwclass.dataendpoint"], env=env, stdout=log, stderr=log,
-                               preexec_fn=lambda: os.sched_setaffinity(0, {ENDPOINT_CPU})
-                               if ENDPOINT_CPU < (os.cpu_count() or 1) else None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "vwclass.dataendpoint"],
+        env=env,
+        stdout=log,
+        stderr=log,
+        preexec_fn=lambda: os.sched_setaffinity(0, {ENDPOINT_CPU}) if (os.cpu_count() or 1) > ENDPOINT_CPU else None,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -98,10 +102,13 @@ def bench_ingest(rabbitmq: RabbitMQ, workdir: Path, mode: str, count: int, port:
             meta = {"sensor": f"s{i % 10}"}
             if mode == "beehive":
                 meta.update(node="0000000000000001", vsn="W001", plugin="bench:1.0", task="bench", job="sage")
-            body = json.dumps({"name": f"env.m{i % 5}", "ts": base + i, "meta": meta, "val": i * 0.5},
-                              separators=(",", ":"))
+            body = json.dumps(
+                {"name": f"env.m{i % 5}", "ts": base + i, "meta": meta, "val": i * 0.5}, separators=(",", ":")
+            )
             if mode == "validator":
-                channel.basic_publish("to-validator", "all", body, pika.BasicProperties(delivery_mode=2, user_id="plugin"))
+                channel.basic_publish(
+                    "to-validator", "all", body, pika.BasicProperties(delivery_mode=2, user_id="plugin")
+                )
             else:
                 channel.basic_publish("to-beehive", f"env.m{i % 5}", body, pika.BasicProperties(delivery_mode=2))
     process = start_endpoint(rabbitmq, workdir, mode, port, workdir / f"ingest-{mode}.sqlite3")
@@ -166,7 +173,10 @@ def main() -> None:
     args = parser.parse_args()
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; endpoint pinned to CPU {ENDPOINT_CPU}")
 
-    with tempfile.TemporaryDirectory(prefix="vwclass-bench-") as tmp, running_rabbitmq(None, Path(tmp) / "rabbitmq") as rabbitmq:
+    with (
+        tempfile.TemporaryDirectory(prefix="vwclass-bench-") as tmp,
+        running_rabbitmq(None, Path(tmp) / "rabbitmq") as rabbitmq,
+    ):
         workdir = Path(tmp)
         (workdir / "uploads").mkdir()
         pin(rabbitmq._server.pid, BROKER_CPU)
@@ -174,32 +184,43 @@ def main() -> None:
 
         for mode in ("beehive", "validator"):
             rate, rss = bench_ingest(rabbitmq, workdir, mode, args.ingest, port)
-            print(f"ingest {mode:9s}: {rate:8.0f} records/s on one core "
-                  f"({args.ingest} messages, batches committed with synchronous=FULL); peak RSS {rss:.1f} MB")
+            print(
+                f"ingest {mode:9s}: {rate:8.0f} records/s on one core "
+                f"({args.ingest} messages, batches committed with synchronous=FULL); peak RSS {rss:.1f} MB"
+            )
 
         db = workdir / "query.sqlite3"
         started = time.monotonic()
         count = fill_store(db, args.records)
-        print(f"store: {count} records in 100 series written in {time.monotonic() - started:.1f}s, "
-              f"{db.stat().st_size / 1e6:.0f} MB on disk")
+        print(
+            f"store: {count} records in 100 series written in {time.monotonic() - started:.1f}s, "
+            f"{db.stat().st_size / 1e6:.0f} MB on disk"
+        )
         rabbitmq.purge()
         process = start_endpoint(rabbitmq, workdir, "beehive", port, db)
         try:
             queries: list[tuple[str, dict[str, object], int]] = [
                 ("tail=1, all 100 series", {"start": "-60d", "tail": 1}, 20),
                 ("tail=100, name exact (10 series)", {"start": "-60d", "tail": 100, "filter": {"name": "env.m3"}}, 20),
-                ("tail=10, name wildcard + meta", {"start": "-60d", "tail": 10,
-                                                    "filter": {"name": "env.*", "sensor": "s1|s2"}}, 20),
+                (
+                    "tail=10, name wildcard + meta",
+                    {"start": "-60d", "tail": 10, "filter": {"name": "env.*", "sensor": "s1|s2"}},
+                    20,
+                ),
                 ("head=10, start -7d", {"start": "-7d", "head": 10}, 20),
                 ("one series, all records", {"start": "-60d", "filter": {"name": "env.m0", "sensor": "s0"}}, 5),
                 ("everything (streamed)", {"start": "-60d"}, 1),
             ]
             for label, document, repeat in queries:
                 median, p95, lines, size = time_query(port, document, repeat)
-                print(f"query {label:34s}: median {median:8.1f} ms, p95 {p95:8.1f} ms "
-                      f"({lines} records, {size / 1e6:.1f} MB)")
-            print(f"endpoint peak RSS over the query run (incl. streaming {count} records): "
-                  f"{peak_rss_mb(process.pid):.1f} MB")
+                print(
+                    f"query {label:34s}: median {median:8.1f} ms, p95 {p95:8.1f} ms "
+                    f"({lines} records, {size / 1e6:.1f} MB)"
+                )
+            print(
+                f"endpoint peak RSS over the query run (incl. streaming {count} records): "
+                f"{peak_rss_mb(process.pid):.1f} MB"
+            )
         finally:
             process.terminate()
             process.wait(timeout=30)

@@ -28,15 +28,33 @@ from vwclass.operator.runner import EmbeddedOperator
 from vwclass.testenv import build
 from vwclass.testenv.cluster import Cluster
 
-OUR_RESOURCES = {"namespaces", "serviceaccounts", "rolebindings", "networkpolicies", "resourcequotas", "limitranges",
-                 "secrets", "configmaps", "services", "persistentvolumeclaims", "statefulsets", "deployments",
-                 "virtualwaggleclasses", "events"}
+OUR_RESOURCES = {
+    "namespaces",
+    "serviceaccounts",
+    "rolebindings",
+    "networkpolicies",
+    "resourcequotas",
+    "limitranges",
+    "secrets",
+    "configmaps",
+    "services",
+    "persistentvolumeclaims",
+    "statefulsets",
+    "deployments",
+    "virtualwaggleclasses",
+    "events",
+}
 WRITE_VERBS = {"POST", "PUT", "PATCH", "DELETE", "APPLY"}
 
 
 def kubectl(cluster: Cluster, *args: str, stdin: str | None = None) -> str:
-    result = subprocess.run([str(build.bin_dir() / "kubectl"), "--kubeconfig", str(cluster.kubeconfig), *args],
-                            input=stdin, capture_output=True, text=True, timeout=900)
+    result = subprocess.run(
+        [str(build.bin_dir() / "kubectl"), "--kubeconfig", str(cluster.kubeconfig), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     if result.returncode:
         raise SystemExit(f"kubectl {' '.join(args[:3])}: {result.stderr.strip()}")
     return result.stdout
@@ -44,13 +62,17 @@ def kubectl(cluster: Cluster, *args: str, stdin: str | None = None) -> str:
 
 def writes_by_verb(cluster: Cluster) -> dict[str, float]:
     totals: dict[str, float] = {}
-    pattern = re.compile(r'^apiserver_request_total\{(.*)\} (\S+)$')
+    pattern = re.compile(r"^apiserver_request_total\{(.*)\} (\S+)$")
     for line in kubectl(cluster, "get", "--raw", "/metrics").splitlines():
         found = pattern.match(line)
         if not found:
             continue
         labels = dict(re.findall(r'(\w+)="([^"]*)"', found.group(1)))
-        if labels.get("verb") in WRITE_VERBS and labels.get("resource") in OUR_RESOURCES and not labels.get("subresource"):
+        if (
+            labels.get("verb") in WRITE_VERBS
+            and labels.get("resource") in OUR_RESOURCES
+            and not labels.get("subresource")
+        ):
             key = f"{labels['verb']} {labels['resource']}"
             totals[key] = totals.get(key, 0.0) + float(found.group(2))
     return totals
@@ -68,7 +90,12 @@ def wait_ready(kube, name: str, students: int, timeout: float = 900) -> float:  
 
 
 def class_body(name: str, students: int) -> dict[str, object]:
-    return {"apiVersion": names.API_VERSION, "kind": names.KIND, "metadata": {"name": name}, "spec": {"students": students}}
+    return {
+        "apiVersion": names.API_VERSION,
+        "kind": names.KIND,
+        "metadata": {"name": name},
+        "spec": {"students": students},
+    }
 
 
 def kubectl_baseline(cluster: Cluster, students: int) -> float:
@@ -76,8 +103,12 @@ def kubectl_baseline(cluster: Cluster, students: int) -> float:
     cls = parse_class(class_body("byhand", students))
     objects = []
     for student in cls.students:
-        creds = {k: f"{k}-{student.id}" for k in ("admin-password", "service-password", "plugin-password", "jupyter-token")}
-        rendered = render.student_objects(cls, student, NodeCredentials(creds["admin-password"], creds["service-password"], creds["plugin-password"]))
+        creds = {
+            k: f"{k}-{student.id}" for k in ("admin-password", "service-password", "plugin-password", "jupyter-token")
+        }
+        rendered = render.student_objects(
+            cls, student, NodeCredentials(creds["admin-password"], creds["service-password"], creds["plugin-password"])
+        )
         objects += rendered[:1] + [render.credentials_secret(cls, student, creds)] + rendered[1:]
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as manifest:
         json.dump({"apiVersion": "v1", "kind": "List", "items": objects}, manifest)
@@ -85,7 +116,16 @@ def kubectl_baseline(cluster: Cluster, students: int) -> float:
     started = time.monotonic()
     kubectl(cluster, "apply", "--server-side", "-f", manifest.name)
     kubectl(cluster, "wait", "--for=condition=Available", "deployment", "-A", "-l", selector, "--timeout=600s")
-    kubectl(cluster, "wait", "--for=jsonpath={.status.readyReplicas}=1", "statefulset", "-A", "-l", selector, "--timeout=600s")
+    kubectl(
+        cluster,
+        "wait",
+        "--for=jsonpath={.status.readyReplicas}=1",
+        "statefulset",
+        "-A",
+        "-l",
+        selector,
+        "--timeout=600s",
+    )
     elapsed = time.monotonic() - started
     kubectl(cluster, "delete", "namespace", "-l", selector, "--wait=false")
     Path(manifest.name).unlink()
@@ -102,7 +142,15 @@ def main() -> None:
     cluster.up()
     try:
         kube = connect(str(cluster.kubeconfig))
-        kubectl(cluster, "apply", "--server-side", "-f", "crds/virtualwaggleclass.yaml", "-f", "manifests/base/student-clusterrole.yaml")
+        kubectl(
+            cluster,
+            "apply",
+            "--server-side",
+            "-f",
+            "crds/virtualwaggleclass.yaml",
+            "-f",
+            "manifests/base/student-clusterrole.yaml",
+        )
         kubectl(cluster, "wait", "--for=condition=Established", f"crd/{names.CRD_NAME}")
         with EmbeddedOperator(str(cluster.kubeconfig), resync_seconds=60.0) as operator:
             if args.big_only:
@@ -116,21 +164,33 @@ def main() -> None:
             delta = {k: metrics_after.get(k, 0) - metrics_before.get(k, 0) for k in metrics_after}
             delta = {k: v for k, v in delta.items() if v}
             if not args.big_only:
-                print(f"idle {args.idle_seconds:.0f}s of a Ready 30-student class: API-server writes on our resources "
-                      f"{int(sum(delta.values()))} {delta or ''}; operator's own writes {ours_after - ours_before}", flush=True)
+                print(
+                    f"idle {args.idle_seconds:.0f}s of a Ready 30-student class: API-server writes on our resources "
+                    f"{int(sum(delta.values()))} {delta or ''}; operator's own writes {ours_after - ours_before}",
+                    flush=True,
+                )
                 baseline_30 = kubectl_baseline(cluster, 30)
-                print(f"30 students: operator Ready in {operator_30:.1f}s; kubectl apply --server-side + wait "
-                      f"{baseline_30:.1f}s (ratio {operator_30 / baseline_30:.2f})", flush=True)
+                print(
+                    f"30 students: operator Ready in {operator_30:.1f}s; kubectl apply --server-side + wait "
+                    f"{baseline_30:.1f}s (ratio {operator_30 / baseline_30:.2f})",
+                    flush=True,
+                )
 
             kube.apply(class_body(f"bench{args.big}", args.big))
             big = wait_ready(kube, f"bench{args.big}", args.big)
-            print(f"{args.big} students: operator Ready in {big:.1f}s; operator writes so far "
-                  f"{dict(operator.kube.writes)}", flush=True)
+            print(
+                f"{args.big} students: operator Ready in {big:.1f}s; operator writes so far "
+                f"{dict(operator.kube.writes)}",
+                flush=True,
+            )
         started = time.monotonic()
         kube.delete(CLASS, f"bench{args.big}")
         while kube.list(NAMESPACE, names.class_selector(f"bench{args.big}")):
             time.sleep(1)
-        print(f"{args.big} students: every namespace gone {time.monotonic() - started:.1f}s after deleting the class", flush=True)
+        print(
+            f"{args.big} students: every namespace gone {time.monotonic() - started:.1f}s after deleting the class",
+            flush=True,
+        )
     finally:
         cluster.down()
 

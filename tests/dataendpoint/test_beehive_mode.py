@@ -52,9 +52,13 @@ def test_forwarded_messages_and_uploads_round_trip(
     photo.write_bytes(b"\xff\xd8\xff" + bytes(1000))
     upload_ts = base + 4 * NS
     Uploader(node.upload_dir).upload_file(photo, meta={"camera": "left"}, timestamp=upload_ts, keep=True)
-    storage_url = (f"https://storage.sagecontinuum.org/api/v1/data/sage/sage-weather-1.2.3/"
-                   f"{SYSTEM_META['node']}/{upload_ts}-sample.jpg")
-    messages.append(wagglemsg.Message("upload", storage_url, upload_ts, {"camera": "left", "filename": "sample.jpg", **meta}))
+    storage_url = (
+        f"https://storage.sagecontinuum.org/api/v1/data/sage/sage-weather-1.2.3/"
+        f"{SYSTEM_META['node']}/{upload_ts}-sample.jpg"
+    )
+    messages.append(
+        wagglemsg.Message("upload", storage_url, upload_ts, {"camera": "left", "filename": "sample.jpg", **meta})
+    )
     forward(rabbitmq, messages)
 
     wait_for(lambda: node.stored_count() == 5, 20, "five records")
@@ -79,10 +83,13 @@ def test_forwarded_messages_and_uploads_round_trip(
 def test_filters_on_forwarded_meta(endpoint_factory: Callable[..., Endpoint], rabbitmq: RabbitMQ) -> None:
     node = endpoint_factory("beehive").start()
     base = time.time_ns() - 60 * NS
-    forward(rabbitmq, [
-        wagglemsg.Message("env.temperature", float(i), base + i * NS, {**APP_META, **SYSTEM_META, "vsn": vsn})
-        for i, vsn in enumerate(["W001", "W002", "W003", "W001"])
-    ])
+    forward(
+        rabbitmq,
+        [
+            wagglemsg.Message("env.temperature", float(i), base + i * NS, {**APP_META, **SYSTEM_META, "vsn": vsn})
+            for i, vsn in enumerate(["W001", "W002", "W003", "W001"])
+        ],
+    )
     wait_for(lambda: node.stored_count() == 4, 20, "four records")
     url = node.url + "/api/v1/query"
     assert len(sage_data_client.query(start="-1h", filter={"vsn": "W001|W003"}, endpoint=url)) == 3

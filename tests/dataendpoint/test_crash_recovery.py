@@ -26,8 +26,9 @@ def publish_stream(rabbitmq: RabbitMQ, mode: str, base: int, done: threading.Eve
         for i in range(TOTAL):
             body = json.dumps({"name": "test.seq", "ts": base + i, "meta": {"run": "crash"}, "val": i})
             if mode == "validator":
-                channel.basic_publish("to-validator", "all", body,
-                                      pika.BasicProperties(delivery_mode=2, user_id="plugin"))
+                channel.basic_publish(
+                    "to-validator", "all", body, pika.BasicProperties(delivery_mode=2, user_id="plugin")
+                )
             else:
                 channel.basic_publish("to-beehive", "test.seq", body, pika.BasicProperties(delivery_mode=2))
             if i % 2000 == 0:
@@ -56,8 +57,11 @@ def test_sigkill_mid_stream_loses_and_doubles_nothing(
     assert all(count < TOTAL for count in counts_at_kill), counts_at_kill
 
     queue = "to-validator" if mode == "validator" else "to-beehive"
-    wait_for(lambda: node.stored_count() >= TOTAL and rabbitmq.queue_depth(queue) == 0, 120,
-             f"the queue drained and at least {TOTAL} records stored")
+    wait_for(
+        lambda: node.stored_count() >= TOTAL and rabbitmq.queue_depth(queue) == 0,
+        120,
+        f"the queue drained and at least {TOTAL} records stored",
+    )
     time.sleep(1.0)  # anything still unacknowledged would be committed by now
     assert node.stored_count() == TOTAL, "records were stored twice"
     records = node.query({"start": "-2h", "filter": {"name": "test.seq"}})

@@ -31,8 +31,11 @@ def test_definitions_with_plaintext_passwords_are_imported(rabbitmq: RabbitMQ) -
     for user in ("admin", "service", "plugin"):
         pika.BlockingConnection(rabbitmq.parameters(user)).close()
     with pytest.raises(pika.exceptions.ProbableAuthenticationError):
-        pika.BlockingConnection(pika.ConnectionParameters(
-            rabbitmq.host, rabbitmq.amqp_port, credentials=pika.PlainCredentials("plugin", "wrong")))
+        pika.BlockingConnection(
+            pika.ConnectionParameters(
+                rabbitmq.host, rabbitmq.amqp_port, credentials=pika.PlainCredentials("plugin", "wrong")
+            )
+        )
     exchanges = {e["name"]: e["type"] for e in management(rabbitmq, "exchanges/%2F")}
     assert all(exchanges.get(name) == kind for name, kind in EXCHANGES)
     queues = {q["name"] for q in management(rabbitmq, "queues/%2F")}
@@ -43,10 +46,9 @@ def test_plugin_user_is_narrowed_to_what_pywaggle_does(rabbitmq: RabbitMQ) -> No
     with rabbitmq.channel("plugin") as channel:
         channel.basic_publish("to-validator", "all", b"{}", pika.BasicProperties(user_id="plugin"))
         channel.queue_declare("", exclusive=True)
-    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as denied:
-        with rabbitmq.channel("plugin") as channel:
-            channel.basic_publish("to-beehive", "x", b"{}")
-            channel.queue_declare("", exclusive=True)  # a round trip, so the refusal arrives
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as denied, rabbitmq.channel("plugin") as channel:
+        channel.basic_publish("to-beehive", "x", b"{}")
+        channel.queue_declare("", exclusive=True)  # a round trip, so the refusal arrives
     assert denied.value.reply_code == 403
     rabbitmq.purge()
 

@@ -34,8 +34,14 @@ def test_poison_messages_are_set_aside_and_never_block_the_queue(
         ("all", b'{"name": "env.t", "ts": 1700000000000000000, "val": 1, "meta": {"a": 1}}', as_plugin, "meta"),
         ("somewhere", good(now), as_plugin, "scope"),
         ("all", good(now), pika.BasicProperties(delivery_mode=2), "user_id"),
-        ("all", json.dumps({"name": "upload", "ts": now, "val": f"{now}-{'0' * 40}",
-                            "meta": {"filename": "x.jpg"}}).encode(), as_plugin, "upload"),
+        (
+            "all",
+            json.dumps(
+                {"name": "upload", "ts": now, "val": f"{now}-{'0' * 40}", "meta": {"filename": "x.jpg"}}
+            ).encode(),
+            as_plugin,
+            "upload",
+        ),
     ]
     with rabbitmq.channel("plugin") as channel:
         channel.basic_publish("to-validator", "all", good(now - 1, 1), as_plugin)

@@ -27,10 +27,13 @@ def rows(df: pd.DataFrame) -> set[tuple[str, int, Any, tuple[tuple[str, str], ..
     """(name, ns timestamp, value, meta) of every row, meta rebuilt from the meta.* columns."""
     result = set()
     for _, row in df.iterrows():
-        meta = tuple(sorted(
-            (column[5:], value) for column, value in row.items()
-            if column.startswith("meta.") and isinstance(value, str)
-        ))
+        meta = tuple(
+            sorted(
+                (column[5:], value)
+                for column, value in row.items()
+                if column.startswith("meta.") and isinstance(value, str)
+            )
+        )
         result.add((row["name"], row["timestamp"].value, row["value"], meta))
     return result
 
@@ -129,7 +132,11 @@ def test_filters_head_tail_and_time_ranges(node: Endpoint, plugin_env: Callable[
 
     tail = q(tail=2, filter={"name": "env.temperature"})
     assert sorted(zip(tail["meta.sensor"], tail["value"])) == [
-        ("bme280", 23.0), ("bme280", 24.0), ("bme680", 23.0), ("bme680", 24.0)]
+        ("bme280", 23.0),
+        ("bme280", 24.0),
+        ("bme680", 23.0),
+        ("bme680", 24.0),
+    ]
     head = q(head=1)
     assert len(head) == 4 and set(head["timestamp"]) == {pd.Timestamp(base, unit="ns", tz="UTC")}
 

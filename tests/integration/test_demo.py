@@ -18,15 +18,26 @@ def test_make_demo_creates_a_ready_class_and_make_demo_down_stops_it() -> None:
     env = dict(os.environ, STUDENTS="3")
     cluster = Cluster("pytest-demo")
     try:
-        demo = subprocess.run(["make", "-s", "demo", "DEMO_CLUSTER=pytest-demo"], cwd=ROOT, env=env,
-                              capture_output=True, text=True, timeout=600)
+        demo = subprocess.run(
+            ["make", "-s", "demo", "DEMO_CLUSTER=pytest-demo"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert demo.returncode == 0, demo.stdout + demo.stderr
         assert "class physics101 Ready" in demo.stdout and "3/3" in demo.stdout
         assert "physics101-student-003" in demo.stdout  # vwclass status, one row per student
         assert f"export KUBECONFIG={cluster.kubeconfig}" in demo.stdout
         assert cluster.is_up()
     finally:
-        down = subprocess.run(["make", "-s", "demo-down", "DEMO_CLUSTER=pytest-demo"], cwd=ROOT,
-                              capture_output=True, text=True, timeout=120)
+        down = subprocess.run(
+            ["make", "-s", "demo-down", "DEMO_CLUSTER=pytest-demo"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     assert down.returncode == 0, down.stderr
     assert not cluster.running()

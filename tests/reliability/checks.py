@@ -9,10 +9,20 @@ from vwclass.kube.api import Kube
 from vwclass.kube.resources import NAMESPACE, STUDENT_KINDS
 
 # What one default student namespace holds, by kind, exactly (no duplicate, no orphan).
-EXPECTED_PER_STUDENT = Counter({
-    "ServiceAccount": 1, "RoleBinding": 1, "NetworkPolicy": 2, "ResourceQuota": 1, "LimitRange": 1,
-    "Secret": 2, "Service": 3, "PersistentVolumeClaim": 4, "StatefulSet": 1, "Deployment": 4,
-})
+EXPECTED_PER_STUDENT = Counter(
+    {
+        "ServiceAccount": 1,
+        "RoleBinding": 1,
+        "NetworkPolicy": 2,
+        "ResourceQuota": 1,
+        "LimitRange": 1,
+        "Secret": 2,
+        "Service": 3,
+        "PersistentVolumeClaim": 4,
+        "StatefulSet": 1,
+        "Deployment": 4,
+    }
+)
 
 
 def credentials(kube: Kube, class_name: str) -> dict[str, dict[str, str]]:
@@ -24,7 +34,9 @@ def credentials(kube: Kube, class_name: str) -> dict[str, dict[str, str]]:
 
 def assert_exactly_the_class(kube: Kube, class_name: str, students: int) -> None:
     """Every student namespace exists once, holds exactly its objects, and nothing else is labelled ours."""
-    namespaces = [n for n in kube.list(NAMESPACE, names.class_selector(class_name)) if not n["metadata"].get("deletionTimestamp")]
+    namespaces = [
+        n for n in kube.list(NAMESPACE, names.class_selector(class_name)) if not n["metadata"].get("deletionTimestamp")
+    ]
     assert sorted(n["metadata"]["name"] for n in namespaces) == [
         f"{class_name}-{names.generated_student_id(i)}" for i in range(1, students + 1)
     ]
@@ -35,4 +47,6 @@ def assert_exactly_the_class(kube: Kube, class_name: str, students: int) -> None
             assert namespace in per_namespace, f"orphan {kind.kind} {obj['metadata']['name']} in {namespace}"
             per_namespace[namespace][kind.kind] += 1
     for namespace, counted in per_namespace.items():
-        assert counted == EXPECTED_PER_STUDENT, f"{namespace}: {counted - EXPECTED_PER_STUDENT} extra, {EXPECTED_PER_STUDENT - counted} missing"
+        assert counted == EXPECTED_PER_STUDENT, (
+            f"{namespace}: {counted - EXPECTED_PER_STUDENT} extra, {EXPECTED_PER_STUDENT - counted} missing"
+        )

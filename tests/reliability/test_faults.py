@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.classes import class_body, class_namespaces, delete_class, wait_ready
 from tests.reliability.checks import assert_exactly_the_class, credentials
+from tests.support.classes import class_body, class_namespaces, delete_class, wait_ready
 from tests.support.kube import eventually
 from tests.support.operator_process import OperatorProcess
 from vwclass.kube.api import Kube
@@ -48,8 +48,10 @@ def test_ten_sigkills_during_provisioning_leave_a_ready_class_with_unchanged_cre
     for namespace, data in seen.items():
         assert final[namespace] == data, f"credentials of {namespace} changed after the kills (seed {seed})"
     assert_exactly_the_class(kube, "kills", 30)
-    print(f"\n10 SIGKILLs (seed {seed}): {len(seen)} credentials created before a kill, all unchanged; "
-          f"Ready {recovered:.0f}s after the class was created")
+    print(
+        f"\n10 SIGKILLs (seed {seed}): {len(seen)} credentials created before a kill, all unchanged; "
+        f"Ready {recovered:.0f}s after the class was created"
+    )
     delete_class(kube, "kills")
 
 
@@ -59,7 +61,9 @@ def first_reconcile_after(log: Path, class_name: str, moment: datetime.datetime)
     for line in log.read_text().splitlines():
         found = pattern.match(line)
         if found:
-            at = datetime.datetime.strptime(found.group(1), "%Y-%m-%d %H:%M:%S").replace(microsecond=int(found.group(2)) * 1000)
+            at = datetime.datetime.strptime(found.group(1), "%Y-%m-%d %H:%M:%S").replace(
+                microsecond=int(found.group(2)) * 1000
+            )
             if at > moment:
                 return at - moment
     raise AssertionError(f"no reconcile of {class_name} after {moment} in {log}")
@@ -84,8 +88,10 @@ def test_the_operator_recovers_by_itself_when_the_control_plane_comes_back(
         recovered = time.monotonic() - started
     assert_exactly_the_class(kube, name, 10)
     resumed = first_reconcile_after(tmp_path / "operator.log", name, back)
-    print(f"\n{component} stopped {outage:.0f}s mid-provisioning: the operator's first reconcile "
-          f"{resumed.total_seconds():.0f}s after it came back, the class Ready after {recovered:.0f}s")
+    print(
+        f"\n{component} stopped {outage:.0f}s mid-provisioning: the operator's first reconcile "
+        f"{resumed.total_seconds():.0f}s after it came back, the class Ready after {recovered:.0f}s"
+    )
     delete_class(kube, name)
 
 
@@ -109,26 +115,55 @@ def test_a_students_workload_is_restored_and_their_own_objects_are_never_touched
         kube.apply(class_body("hands", students=1))
         wait_ready(kube, "hands", 1)
         own = {
-            "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "my-plugin", "namespace": namespace},
-            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "mine"}}, "template": {
-                "metadata": {"labels": {"app": "mine"}},
-                "spec": {"containers": [{"name": "p", "image": "waggle/plugin-base:1.1.1-base"}]}}},
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "my-plugin", "namespace": namespace},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": {"app": "mine"}},
+                "template": {
+                    "metadata": {"labels": {"app": "mine"}},
+                    "spec": {"containers": [{"name": "p", "image": "waggle/plugin-base:1.1.1-base"}]},
+                },
+            },
         }
         mine = kube.create(own)
         assert mine is not None
         kube.delete(DEPLOYMENT, "data-endpoint", namespace)
-        kube.request("PATCH", DEPLOYMENT.path(namespace, "plugin-runner") + "/scale",
-                     body={"spec": {"replicas": 0}}, content_type="application/merge-patch+json")
-        kube.request("PATCH", DEPLOYMENT.path(namespace, "app-meta-cache"), body={"spec": {"template": {"spec": {
-            "containers": [{"name": "redis", "image": "redis:evil", "env": [{"name": "X", "value": "1"}]}]}}}},
-            content_type="application/strategic-merge-patch+json")
+        kube.request(
+            "PATCH",
+            DEPLOYMENT.path(namespace, "plugin-runner") + "/scale",
+            body={"spec": {"replicas": 0}},
+            content_type="application/merge-patch+json",
+        )
+        kube.request(
+            "PATCH",
+            DEPLOYMENT.path(namespace, "app-meta-cache"),
+            body={
+                "spec": {
+                    "template": {
+                        "spec": {
+                            "containers": [
+                                {"name": "redis", "image": "redis:evil", "env": [{"name": "X", "value": "1"}]}
+                            ]
+                        }
+                    }
+                }
+            },
+            content_type="application/strategic-merge-patch+json",
+        )
 
         def restored() -> bool:
             endpoint = kube.get(DEPLOYMENT, "data-endpoint", namespace)
             runner = kube.get(DEPLOYMENT, "plugin-runner", namespace) or {}
             cache = kube.get(DEPLOYMENT, "app-meta-cache", namespace) or {}
             [redis] = cache["spec"]["template"]["spec"]["containers"]
-            return bool(endpoint) and runner["spec"]["replicas"] == 1 and redis["image"] != "redis:evil" and "env" not in redis
+            return (
+                bool(endpoint)
+                and runner["spec"]["replicas"] == 1
+                and redis["image"] != "redis:evil"
+                and "env" not in redis
+            )
 
         eventually(restored, timeout=60, what="workloads restored")
         wait_ready(kube, "hands", 1)

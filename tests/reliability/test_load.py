@@ -13,15 +13,15 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support.classes import class_body, condition, delete_class, wait_ready
 from tests.reliability.checks import assert_exactly_the_class
+from tests.support.classes import class_body, condition, delete_class, wait_ready
 from tests.support.kube import token_kubeconfig
 from tests.support.operator_process import OperatorProcess
 from vwclass.kube.api import Kube
 from vwclass.shipped import shipped_dir
 
 pytestmark = [pytest.mark.cluster, pytest.mark.reliability]
-_SAMPLE = re.compile(r'^(\w+)\{(.*)\} (\S+)$')
+_SAMPLE = re.compile(r"^(\w+)\{(.*)\} (\S+)$")
 DISPATCHED = "apiserver_flowcontrol_dispatched_requests_total"
 REJECTED = "apiserver_flowcontrol_rejected_requests_total"
 FLOW_SCHEMAS = "/apis/flowcontrol.apiserver.k8s.io/v1/flowschemas"
@@ -50,16 +50,28 @@ def request_counts(kube: Kube) -> dict[str, Counter[str]]:
 
 def counting_schema(verb: str) -> dict[str, Any]:
     """A FlowSchema for the operator's requests of one verb ("other": the non-resource ones, /version)."""
-    subjects = [{"kind": "ServiceAccount", "serviceAccount": {"namespace": "vwclass-system", "name": "vwclass-operator"}}]
+    subjects = [
+        {"kind": "ServiceAccount", "serviceAccount": {"namespace": "vwclass-system", "name": "vwclass-operator"}}
+    ]
     if verb == "other":
         rule = {"subjects": subjects, "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}]}
     else:
-        rule = {"subjects": subjects, "resourceRules": [
-            {"verbs": [verb], "apiGroups": ["*"], "resources": ["*"], "clusterScope": True, "namespaces": ["*"]}]}
+        rule = {
+            "subjects": subjects,
+            "resourceRules": [
+                {"verbs": [verb], "apiGroups": ["*"], "resources": ["*"], "clusterScope": True, "namespaces": ["*"]}
+            ],
+        }
     return {
-        "apiVersion": "flowcontrol.apiserver.k8s.io/v1", "kind": "FlowSchema", "metadata": {"name": f"{COUNTING}{verb}"},
-        "spec": {"priorityLevelConfiguration": {"name": "workload-low"}, "matchingPrecedence": 100,
-                 "distinguisherMethod": {"type": "ByUser"}, "rules": [rule]},
+        "apiVersion": "flowcontrol.apiserver.k8s.io/v1",
+        "kind": "FlowSchema",
+        "metadata": {"name": f"{COUNTING}{verb}"},
+        "spec": {
+            "priorityLevelConfiguration": {"name": "workload-low"},
+            "matchingPrecedence": 100,
+            "distinguisherMethod": {"type": "ByUser"},
+            "rules": [rule],
+        },
     }
 
 
@@ -77,9 +89,13 @@ def operator_account(kube: Kube, tmp_path: Path) -> Iterator[Path]:
     for document in yaml.safe_load_all((shipped_dir("manifests") / "base" / "operator-rbac.yaml").read_text()):
         kube.apply(document)
     for verb in (*VERBS, "other"):
-        kube.request("PATCH", f"{FLOW_SCHEMAS}/{COUNTING}{verb}", body=counting_schema(verb),
-                     query=[("fieldManager", "vwclass-tests"), ("force", "true")],
-                     content_type="application/apply-patch+yaml")
+        kube.request(
+            "PATCH",
+            f"{FLOW_SCHEMAS}/{COUNTING}{verb}",
+            body=counting_schema(verb),
+            query=[("fieldManager", "vwclass-tests"), ("force", "true")],
+            content_type="application/apply-patch+yaml",
+        )
     yield token_kubeconfig(kube, "vwclass-system", "vwclass-operator", tmp_path / "operator.kubeconfig")
     for verb in (*VERBS, "other"):
         kube.request("DELETE", f"{FLOW_SCHEMAS}/{COUNTING}{verb}")
@@ -98,7 +114,9 @@ def test_ten_classes_of_thirty_at_once_all_become_ready_without_throttling(
             list(pool.map(lambda n: wait_ready(kube, n, 30, timeout=900), names))
         elapsed = time.monotonic() - started
     after = request_counts(kube)
-    everyone, codes, operator, rejected = (after[key] - before[key] for key in ("everyone", "codes", "operator", "rejected"))
+    everyone, codes, operator, rejected = (
+        after[key] - before[key] for key in ("everyone", "codes", "operator", "rejected")
+    )
     for name in names:
         assert condition(kube, name, "Stalled")["status"] == "False"
         assert_exactly_the_class(kube, name, 30)
@@ -110,14 +128,18 @@ def test_ten_classes_of_thirty_at_once_all_become_ready_without_throttling(
     assert not rejected, f"the API server turned the operator's requests away (429): {dict(rejected)}"
     per_student = sum(operator.values()) / 300
     assert per_student < 100, f"{per_student:.0f} requests per student: {dict(operator)}"
-    print(f"\n10 x 30 students Ready in {elapsed:.0f}s; the operator's requests by verb (API server's "
-          f"flow-control metrics): {dict(operator)}, {per_student:.1f} per student; all clients' requests by verb: "
-          f"{dict(everyone)}; by code: {dict(codes)}; the operator's retried requests: {len(retried)}")
+    print(
+        f"\n10 x 30 students Ready in {elapsed:.0f}s; the operator's requests by verb (API server's "
+        f"flow-control metrics): {dict(operator)}, {per_student:.1f} per student; all clients' requests by verb: "
+        f"{dict(everyone)}; by code: {dict(codes)}; the operator's retried requests: {len(retried)}"
+    )
     for name in names:
         delete_class(kube, name, timeout=600)
 
 
-def test_a_class_of_three_hundred_becomes_ready_and_is_deleted_cleanly(kube: Kube, kubeconfig: Path, tmp_path: Path) -> None:
+def test_a_class_of_three_hundred_becomes_ready_and_is_deleted_cleanly(
+    kube: Kube, kubeconfig: Path, tmp_path: Path
+) -> None:
     with OperatorProcess(kubeconfig, tmp_path / "operator.log", resync_seconds=60.0):
         started = time.monotonic()
         kube.apply(class_body("huge", students=300))

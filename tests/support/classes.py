@@ -59,7 +59,7 @@ def wait_ready(kube: Kube, name: str, students: int, timeout: float = 90.0) -> d
         result: dict[str, Any] = eventually(ready, timeout=timeout, what=f"class {name} Ready with {students} students")
     except AssertionError as error:
         # What the class says of itself is what tells a slow cluster from a stuck operator.
-        status = ((kube.get(CLASS, name) or {}).get("status") or {})
+        status = (kube.get(CLASS, name) or {}).get("status") or {}
         raise AssertionError(f"{error}; its status: {status}") from None
     return result
 
@@ -67,6 +67,8 @@ def wait_ready(kube: Kube, name: str, students: int, timeout: float = 90.0) -> d
 def delete_class(kube: Kube, name: str, timeout: float = 120.0) -> None:
     """Deletes the class and waits until its namespaces are gone, not merely terminating."""
     kube.delete(CLASS, name)
-    eventually(lambda: not kube.list(NAMESPACE, names.class_selector(name)) and kube.get(CLASS, name) is None,
-               timeout=timeout,
-               what=f"class {name} and its namespaces gone")
+    eventually(
+        lambda: not kube.list(NAMESPACE, names.class_selector(name)) and kube.get(CLASS, name) is None,
+        timeout=timeout,
+        what=f"class {name} and its namespaces gone",
+    )

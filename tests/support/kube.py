@@ -40,12 +40,15 @@ def eventually(check: Callable[[], T], timeout: float = 60.0, interval: float = 
 def token_kubeconfig(kube: Kube, namespace: str, account: str, path: Path, seconds: int = 3600) -> Path:
     """A kubeconfig that authenticates as a ServiceAccount (a user with only the permissions it is given)."""
     token = kube.request(
-        "POST", f"/api/v1/namespaces/{namespace}/serviceaccounts/{account}/token",
+        "POST",
+        f"/api/v1/namespaces/{namespace}/serviceaccounts/{account}/token",
         body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": seconds}},
     )["status"]["token"]
     cfg = kube.api_client.configuration
     config: dict[str, Any] = {
-        "apiVersion": "v1", "kind": "Config", "current-context": "c",
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": "c",
         "clusters": [{"name": "c", "cluster": {"server": cfg.host, "certificate-authority": cfg.ssl_ca_cert}}],
         "users": [{"name": account, "user": {"token": token}}],
         "contexts": [{"name": "c", "context": {"cluster": "c", "user": account}}],

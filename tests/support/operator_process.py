@@ -25,9 +25,20 @@ class OperatorProcess:
     def start(self) -> None:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "vwclass.operator", "--kubeconfig", str(self.kubeconfig),
-             "--liveness", f"http://127.0.0.1:{_free_port()}/healthz", "--resync-seconds", str(self.resync_seconds)],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "vwclass.operator",
+                "--kubeconfig",
+                str(self.kubeconfig),
+                "--liveness",
+                f"http://127.0.0.1:{_free_port()}/healthz",
+                "--resync-seconds",
+                str(self.resync_seconds),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self.starts += 1
 

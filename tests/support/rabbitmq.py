@@ -126,9 +126,7 @@ class RabbitMQ:
         _stop_process_group(self._epmd, grace=5.0)
 
 
-def start_rabbitmq(
-    credentials: NodeCredentials | None, workdir: Path, *, timeout: float = START_TIMEOUT
-) -> RabbitMQ:
+def start_rabbitmq(credentials: NodeCredentials | None, workdir: Path, *, timeout: float = START_TIMEOUT) -> RabbitMQ:
     """Starts a private server under `workdir` (created if needed) and waits until it accepts logins."""
     if not SERVER.exists():
         raise RabbitMQStartError(f"{SERVER} not found: install Debian's rabbitmq-server package")
@@ -220,9 +218,7 @@ def start_rabbitmq(
 
 
 @contextmanager
-def running_rabbitmq(
-    credentials: NodeCredentials | None = None, workdir: Path | None = None
-) -> Iterator[RabbitMQ]:
+def running_rabbitmq(credentials: NodeCredentials | None = None, workdir: Path | None = None) -> Iterator[RabbitMQ]:
     """start_rabbitmq() as a context manager; without `workdir` it uses (and removes) a temp dir."""
     if workdir is not None:
         rabbitmq = start_rabbitmq(credentials, workdir)
@@ -275,7 +271,9 @@ def _wait_for_port(
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
-            raise RabbitMQStartError(f"waiting for {what}: the process exited with {process.returncode}; see {log_path}")
+            raise RabbitMQStartError(
+                f"waiting for {what}: the process exited with {process.returncode}; see {log_path}"
+            )
         with suppress(OSError), socket.create_connection((host, port), timeout=1.0):
             return
         if time.monotonic() > deadline:

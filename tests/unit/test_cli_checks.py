@@ -22,30 +22,37 @@ def storage_class(name: str, default: bool = False) -> Obj:
     return {"metadata": {"name": name, "annotations": annotations}}
 
 
-@pytest.mark.parametrize(("nodes", "classes", "expected"), [
-    ([node({"kubernetes.io/hostname": "a"})], [storage_class("standard", True)], False),
-    ([node({"microk8s.io/cluster": "true"})], [], True),
-    ([node(kubelet="v1.29.4-3+microk8s")], [], True),
-    ([], [storage_class("microk8s-hostpath", True)], True),
-])
+@pytest.mark.parametrize(
+    ("nodes", "classes", "expected"),
+    [
+        ([node({"kubernetes.io/hostname": "a"})], [storage_class("standard", True)], False),
+        ([node({"microk8s.io/cluster": "true"})], [], True),
+        ([node(kubelet="v1.29.4-3+microk8s")], [], True),
+        ([], [storage_class("microk8s-hostpath", True)], True),
+    ],
+)
 def test_microk8s_is_recognised(nodes: list[Obj], classes: list[Obj], expected: bool) -> None:
     assert checks.is_microk8s(nodes, classes) is expected
 
 
-@pytest.mark.parametrize(("version", "state"), [
-    ({"gitVersion": "v1.36.3"}, "ok"),
-    ({"gitVersion": "v1.29.4+k3s1"}, "ok"),
-    ({"gitVersion": "v1.24.17"}, "failed"),
-    ({"major": "1", "minor": "27+"}, "ok"),
-    ({}, "warning"),
-])
+@pytest.mark.parametrize(
+    ("version", "state"),
+    [
+        ({"gitVersion": "v1.36.3"}, "ok"),
+        ({"gitVersion": "v1.29.4+k3s1"}, "ok"),
+        ({"gitVersion": "v1.24.17"}, "failed"),
+        ({"major": "1", "minor": "27+"}, "ok"),
+        ({}, "warning"),
+    ],
+)
 def test_kubernetes_version(version: Obj, state: str) -> None:
     assert checks.kubernetes_version(version).state == state
 
 
 def test_storage_needs_exactly_one_default() -> None:
     assert checks.storage([storage_class("a"), storage_class("b", True)], False) == checks.Check(
-        "default StorageClass", "ok", "b")
+        "default StorageClass", "ok", "b"
+    )
     assert checks.storage([storage_class("a", True), storage_class("b", True)], False).state == "warning"
     missing = checks.storage([storage_class("a")], microk8s=True)
     assert (missing.state, missing.fix) == ("failed", "microk8s enable hostpath-storage")
@@ -72,8 +79,9 @@ def _installed(schema_change: bool = False, served: bool = True, established: bo
 
 def test_the_crd_is_compared_with_the_shipped_one() -> None:
     assert checks.crd(_installed(), shipped_crd()).state == "ok"
-    assert checks.crd(None, shipped_crd()) == checks.Check("VirtualWaggleClass CRD", "failed", "not installed",
-                                                           "vwclass install")
+    assert checks.crd(None, shipped_crd()) == checks.Check(
+        "VirtualWaggleClass CRD", "failed", "not installed", "vwclass install"
+    )
     older = checks.crd(_installed(schema_change=True), shipped_crd())
     assert older.state == "warning" and "schema differs" in older.detail
     assert checks.crd(_installed(served=False), shipped_crd()).state == "failed"
@@ -90,8 +98,11 @@ def test_operator_deployment() -> None:
         "status": {"readyReplicas": 1, "conditions": [{"type": "Available", "status": "True"}]},
     }
     assert checks.operator(deployment).state == "ok"
-    deployment["status"] = {"conditions": [{"type": "Available", "status": "False",
-                                            "message": "Deployment does not have minimum availability."}]}
+    deployment["status"] = {
+        "conditions": [
+            {"type": "Available", "status": "False", "message": "Deployment does not have minimum availability."}
+        ]
+    }
     down = checks.operator(deployment)
     assert down.state == "failed" and "0/1 ready" in down.detail and "minimum availability" in down.detail
 

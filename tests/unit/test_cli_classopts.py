@@ -23,18 +23,34 @@ def refusal(name: str = "geo", **options: object) -> str:
 
 
 def test_only_what_was_given_is_written() -> None:
-    assert build(students=3) == {"apiVersion": "edu.sagecontinuum.org/v1alpha1", "kind": "VirtualWaggleClass",
-                                 "metadata": {"name": "geo"}, "spec": {"students": 3}}
+    assert build(students=3) == {
+        "apiVersion": "edu.sagecontinuum.org/v1alpha1",
+        "kind": "VirtualWaggleClass",
+        "metadata": {"name": "geo"},
+        "spec": {"students": 3},
+    }
 
 
 def test_every_option_lands_in_its_field() -> None:
-    spec = build(students=2, preset="medium", images=["plugin-runner=me/runner:2", "rabbitmq=rabbitmq:4"],
-                 namespace_prefix="g", jupyter=True, playback=False, data_sharing_service=False,
-                 pod_security="restricted", suspended=True)["spec"]
+    spec = build(
+        students=2,
+        preset="medium",
+        images=["plugin-runner=me/runner:2", "rabbitmq=rabbitmq:4"],
+        namespace_prefix="g",
+        jupyter=True,
+        playback=False,
+        data_sharing_service=False,
+        pod_security="restricted",
+        suspended=True,
+    )["spec"]
     assert spec == {
-        "students": 2, "namespacePrefix": "g", "images": {"pluginRunner": "me/runner:2", "rabbitmq": "rabbitmq:4"},
-        "resources": {"preset": "medium"}, "components": {"jupyter": True, "playback": False, "dataSharingService": False},
-        "suspended": True, "podSecurity": "restricted",
+        "students": 2,
+        "namespacePrefix": "g",
+        "images": {"pluginRunner": "me/runner:2", "rabbitmq": "rabbitmq:4"},
+        "resources": {"preset": "medium"},
+        "components": {"jupyter": True, "playback": False, "dataSharingService": False},
+        "suspended": True,
+        "podSecurity": "restricted",
     }
 
 
@@ -44,30 +60,65 @@ def test_components_are_accepted_in_camel_or_kebab_case(spelling: str) -> None:
 
 
 def test_image_components_come_from_the_crd() -> None:
-    assert classopts.image_keys() == ["rabbitmq", "pluginRunner", "dataSharingService", "appMetaCache", "dataEndpoint",
-                                      "playbackServer"]
+    assert classopts.image_keys() == [
+        "rabbitmq",
+        "pluginRunner",
+        "dataSharingService",
+        "appMetaCache",
+        "dataEndpoint",
+        "playbackServer",
+    ]
 
 
-@pytest.mark.parametrize(("images", "fragment"), [
-    (["gpu=x:1"], "unknown component 'gpu'; components are rabbitmq, plugin-runner, data-sharing-service, "
-                  "app-meta-cache, data-endpoint, playback-server"),
-    (["rabbitmq"], "--image 'rabbitmq': write COMPONENT=REF"),
-    (["rabbitmq="], "--image 'rabbitmq=': write COMPONENT=REF"),
-])
+@pytest.mark.parametrize(
+    ("images", "fragment"),
+    [
+        (
+            ["gpu=x:1"],
+            "unknown component 'gpu'; components are rabbitmq, plugin-runner, data-sharing-service, "
+            "app-meta-cache, data-endpoint, playback-server",
+        ),
+        (["rabbitmq"], "--image 'rabbitmq': write COMPONENT=REF"),
+        (["rabbitmq="], "--image 'rabbitmq=': write COMPONENT=REF"),
+    ],
+)
 def test_bad_image_options(images: list[str], fragment: str) -> None:
     assert fragment in refusal(students=1, images=images)
 
 
-@pytest.mark.parametrize(("name", "options", "expected"), [
-    ("geo", {}, "invalid class 'geo': --students/--roster: spec: set exactly one of spec.students (a number) and "
-                "spec.roster (a list of student ids)"),
-    ("geo", {"students": 0}, "--students: spec.students: 0 is less than the minimum of 1"),
-    ("Geo", {"students": 1}, "NAME: metadata.name: 'Geo' is not a valid name: use lowercase letters, digits and '-'"),
-    ("g" * 52, {"students": 1}, "NAME/--namespace-prefix: spec.namespacePrefix (default: the class name) must be at most 51"),
-    ("geo", {"students": 1, "namespace_prefix": "-x"}, "--namespace-prefix: spec.namespacePrefix: '-x' is not a valid name"),
-    ("geo", {"students": 1, "preset": "xl"}, "--preset: spec.resources.preset: 'xl' is not one of ['small', 'medium', 'large']"),
-    ("geo", {"students": 1, "images": ["rabbitmq=a b"]}, "--image: spec.images.rabbitmq: 'a b' does not match"),
-])
+@pytest.mark.parametrize(
+    ("name", "options", "expected"),
+    [
+        (
+            "geo",
+            {},
+            "invalid class 'geo': --students/--roster: spec: set exactly one of spec.students (a number) and "
+            "spec.roster (a list of student ids)",
+        ),
+        ("geo", {"students": 0}, "--students: spec.students: 0 is less than the minimum of 1"),
+        (
+            "Geo",
+            {"students": 1},
+            "NAME: metadata.name: 'Geo' is not a valid name: use lowercase letters, digits and '-'",
+        ),
+        (
+            "g" * 52,
+            {"students": 1},
+            "NAME/--namespace-prefix: spec.namespacePrefix (default: the class name) must be at most 51",
+        ),
+        (
+            "geo",
+            {"students": 1, "namespace_prefix": "-x"},
+            "--namespace-prefix: spec.namespacePrefix: '-x' is not a valid name",
+        ),
+        (
+            "geo",
+            {"students": 1, "preset": "xl"},
+            "--preset: spec.resources.preset: 'xl' is not one of ['small', 'medium', 'large']",
+        ),
+        ("geo", {"students": 1, "images": ["rabbitmq=a b"]}, "--image: spec.images.rabbitmq: 'a b' does not match"),
+    ],
+)
 def test_schema_problems_name_the_option(name: str, options: dict[str, object], expected: str) -> None:
     assert expected in refusal(name, **options)
 
@@ -81,14 +132,17 @@ def test_roster_from_a_spreadsheet_export(tmp_path: Path) -> None:
     assert build(roster=roster)["spec"] == {"roster": [{"id": "ada", "name": "Ada Lovelace"}, {"id": "alan"}]}
 
 
-@pytest.mark.parametrize(("text", "fragment"), [
-    ("name\nAda\n", "has no `id` column: its first line must name the columns, e.g. `id,name`"),
-    ("id,name\n\n", "lists no students"),
-    ("id\nada\nbob\nada\n", "roster r.csv line 4 (id 'ada'): duplicate entry (id='ada')"),
-    ("id\nada\nBob Smith\n", "roster r.csv line 3, column id (id 'Bob Smith'): 'Bob Smith' is not a valid name"),
-    ("id,name\nada,Ada\x07\n", "roster r.csv line 2, column name (id 'ada'): 'Ada\\x07' holds a control character"),
-    ("id\n" + "x" * 63 + "\n", "roster r.csv line 2"),
-])
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("name\nAda\n", "has no `id` column: its first line must name the columns, e.g. `id,name`"),
+        ("id,name\n\n", "lists no students"),
+        ("id\nada\nbob\nada\n", "roster r.csv line 4 (id 'ada'): duplicate entry (id='ada')"),
+        ("id\nada\nBob Smith\n", "roster r.csv line 3, column id (id 'Bob Smith'): 'Bob Smith' is not a valid name"),
+        ("id,name\nada,Ada\x07\n", "roster r.csv line 2, column name (id 'ada'): 'Ada\\x07' holds a control character"),
+        ("id\n" + "x" * 63 + "\n", "roster r.csv line 2"),
+    ],
+)
 def test_bad_rosters_name_the_line(tmp_path: Path, text: str, fragment: str) -> None:
     roster = tmp_path / "r.csv"
     roster.write_text(text)
@@ -96,7 +150,10 @@ def test_bad_rosters_name_the_line(tmp_path: Path, text: str, fragment: str) -> 
 
 
 def test_an_unreadable_roster(tmp_path: Path) -> None:
-    assert refusal(roster=tmp_path / "none.csv") == f"cannot read roster {tmp_path / 'none.csv'}: No such file or directory"
+    assert (
+        refusal(roster=tmp_path / "none.csv")
+        == f"cannot read roster {tmp_path / 'none.csv'}: No such file or directory"
+    )
     latin = tmp_path / "latin.csv"
     latin.write_bytes(b"id,name\nada,Ren\xe9\n")
     assert "is not UTF-8 text" in refusal(roster=latin)

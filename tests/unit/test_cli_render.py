@@ -25,7 +25,9 @@ def test_render_prints_a_manifest_kubectl_can_apply() -> None:
     assert result.exit_code == 0, result.output
     assert result.stderr == ""
     assert yaml.safe_load(result.stdout) == {
-        "apiVersion": names.API_VERSION, "kind": names.KIND, "metadata": {"name": "physics"},
+        "apiVersion": names.API_VERSION,
+        "kind": names.KIND,
+        "metadata": {"name": "physics"},
         "spec": {"students": 3, "resources": {"preset": "medium"}, "components": {"jupyter": True}},
     }
     as_json = run("render", "physics", "--students", "3", "--jupyter", "--preset", "medium", "-o", "json")
@@ -44,7 +46,11 @@ def test_render_expanded_is_every_object_of_every_student() -> None:
     secrets = [d for d in documents if d["kind"] == "Secret" and d["metadata"]["name"] == names.CREDENTIALS_SECRET]
     assert len(secrets) == 2 and documents[1] == secrets[0]  # created right after the namespace
     assert {d["metadata"]["name"] for d in documents if d["kind"] in ("Deployment", "StatefulSet")} >= {
-        "rabbitmq", "plugin-runner", "data-endpoint", "playback-server"}
+        "rabbitmq",
+        "plugin-runner",
+        "data-endpoint",
+        "playback-server",
+    }
     # Placeholders, never a real password, wherever the operator puts generated ones.
     assert {base64.b64decode(v).decode() for v in secrets[0]["data"].values()} == {render.PLACEHOLDER}
     config = next(d for d in documents if d["metadata"]["name"] == "rabbitmq-config")
@@ -58,14 +64,30 @@ def test_render_refuses_what_the_api_server_would() -> None:
     result = run("render", "geo", "--students", "501")
     assert result.exit_code == 2
     assert result.stdout == ""
-    assert result.stderr == "error: invalid class 'geo': --students: spec.students: 501 is greater than the maximum of 500\n"
+    assert (
+        result.stderr
+        == "error: invalid class 'geo': --students: spec.students: 501 is greater than the maximum of 500\n"
+    )
 
 
 def test_help_documents_every_command_and_the_exit_codes() -> None:
     result = run("--help")
     assert result.exit_code == 0
-    for command in ("install", "uninstall", "create", "list", "status", "scale", "suspend", "resume", "delete",
-                    "credentials", "render", "doctor", "operator"):
+    for command in (
+        "install",
+        "uninstall",
+        "create",
+        "list",
+        "status",
+        "scale",
+        "suspend",
+        "resume",
+        "delete",
+        "credentials",
+        "render",
+        "doctor",
+        "operator",
+    ):
         assert f"\n  {command} " in result.stdout
     for code in ("0  ok", "1  failed or not ready", "2  bad input", "3  cluster unreachable", "4  permission denied"):
         assert code in result.stdout
@@ -79,12 +101,18 @@ def test_preset_and_pod_security_complete_from_the_crd() -> None:
     script = Path(sys.executable).parent / "vwclass"
     offered = {}
     for words in ("vwclass create geo --preset ", "vwclass create geo --pod-security r"):
-        env = {**os.environ, "_VWCLASS_COMPLETE": "complete_bash", "COMP_WORDS": words,
-               "COMP_CWORD": str(len(words.split()) - (0 if words.endswith(" ") else 1))}
+        env = {
+            **os.environ,
+            "_VWCLASS_COMPLETE": "complete_bash",
+            "COMP_WORDS": words,
+            "COMP_CWORD": str(len(words.split()) - (0 if words.endswith(" ") else 1)),
+        }
         result = subprocess.run([str(script)], env=env, capture_output=True, text=True, timeout=60)
         offered[words] = result.stdout.split()
-    assert offered == {"vwclass create geo --preset ": ["small", "medium", "large"],
-                       "vwclass create geo --pod-security r": ["restricted"]}
+    assert offered == {
+        "vwclass create geo --preset ": ["small", "medium", "large"],
+        "vwclass create geo --pod-security r": ["restricted"],
+    }
 
 
 def test_version() -> None:
@@ -105,7 +133,15 @@ def test_no_heavy_import_before_a_command_needs_it() -> None:
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "[]\n"
-    bare = subprocess.run([sys.executable, "-c", "import sys; from vwclass.cli.app import app; "
-                           "print(sorted(m for m in ('jinja2', 'celpy', 'jsonschema', 'yaml', 'rich') if m in sys.modules))"],
-                          capture_output=True, text=True, timeout=60)
+    bare = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from vwclass.cli.app import app; "
+            "print(sorted(m for m in ('jinja2', 'celpy', 'jsonschema', 'yaml', 'rich') if m in sys.modules))",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert bare.stdout == "[]\n", bare.stderr

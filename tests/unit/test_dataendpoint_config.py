@@ -65,7 +65,14 @@ def test_durations(text: str, seconds: float) -> None:
 
 @pytest.mark.parametrize(
     ("text", "size"),
-    [("1GiB", 1024**3), ("500MB", 500 * 10**6), ("2G", 2 * 10**9), ("64k", 64000), ("64Ki", 65536), ("1048576", 1048576)],
+    [
+        ("1GiB", 1024**3),
+        ("500MB", 500 * 10**6),
+        ("2G", 2 * 10**9),
+        ("64k", 64000),
+        ("64Ki", 65536),
+        ("1048576", 1048576),
+    ],
 )
 def test_sizes(text: str, size: int) -> None:
     assert parse_size(text) == size
@@ -73,6 +80,12 @@ def test_sizes(text: str, size: int) -> None:
 
 def test_help_lists_every_variable() -> None:
     text = describe_settings()
-    for name in ("VWCLASS_DATA_MODE", "VWCLASS_DATA_RABBITMQ_PASSWORD (required)", "VWCLASS_DATA_DB_PATH",
-                 "VWCLASS_DATA_UPLOAD_DIR", "VWCLASS_DATA_MAX_BYTES (default: 800MiB)", "WAGGLE_NODE_VSN (default: W000)"):
+    for name in (
+        "VWCLASS_DATA_MODE",
+        "VWCLASS_DATA_RABBITMQ_PASSWORD (required)",
+        "VWCLASS_DATA_DB_PATH",
+        "VWCLASS_DATA_UPLOAD_DIR",
+        "VWCLASS_DATA_MAX_BYTES (default: 800MiB)",
+        "WAGGLE_NODE_VSN (default: W000)",
+    ):
         assert name in text

@@ -23,7 +23,7 @@ def body(**fields: object) -> bytes:
 
 
 def test_decodes_what_pywagglemsg_dumps() -> None:
-    for value in (23, -4, 2**63 - 1, 21.5, 1.0, 1e-300, "text", "ünï \"q\"", ""):
+    for value in (23, -4, 2**63 - 1, 21.5, 1.0, 1e-300, "text", 'ünï "q"', ""):
         raw = wagglemsg.dump(wagglemsg.Message("env.x", value, TS, {"sensor": "bme680"}))
         message = decode(raw.encode() if isinstance(raw, str) else raw)
         assert message == Message("env.x", TS, value, {"sensor": "bme680"})
@@ -96,8 +96,14 @@ def test_encode_is_readable_by_pywagglemsg() -> None:
 def processor(tmp_path: Path, mode: str, plugin: str = "") -> Processor:
     from vwclass.dataendpoint.uploads import UploadDirectory
 
-    return Processor(mode, UploadDirectory(tmp_path), node="000000000000abcd", vsn="V001",  # type: ignore[arg-type]
-                     plugin=plugin, local_url="http://data:8080")
+    return Processor(
+        mode,
+        UploadDirectory(tmp_path),
+        node="000000000000abcd",
+        vsn="V001",  # type: ignore[arg-type]
+        plugin=plugin,
+        local_url="http://data:8080",
+    )
 
 
 def test_validator_mode_scopes(tmp_path: Path) -> None:

@@ -46,12 +46,15 @@ def test_rewriting_a_point_replaces_it(db: Path) -> None:
 
 def test_answers_group_by_series_in_series_key_order(db: Path) -> None:
     writer = Writer(db, max_series=100)
-    writer.write([
-        Record(Message("env.t", T0 + 2, 1.0, {"node": "b"})),
-        Record(Message("env.h", T0 + 1, "x", {"node": "a"})),
-        Record(Message("env.t", T0 + 1, 2, {"node": "a"})),
-        Record(Message("env.t", T0 + 3, 3, {"node": "a"})),
-    ], [])
+    writer.write(
+        [
+            Record(Message("env.t", T0 + 2, 1.0, {"node": "b"})),
+            Record(Message("env.h", T0 + 1, "x", {"node": "a"})),
+            Record(Message("env.t", T0 + 1, 2, {"node": "a"})),
+            Record(Message("env.t", T0 + 3, 3, {"node": "a"})),
+        ],
+        [],
+    )
     records = answer(db, {"start": "-2h"})
     assert [(r["name"], r["meta"], r["value"]) for r in records] == [
         ("env.h", {"node": "a"}, "x"),

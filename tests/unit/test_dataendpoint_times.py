@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import calendar
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -36,10 +36,10 @@ def test_relative_durations(text: str, delta_ns: int) -> None:
 def test_months_and_years_follow_the_calendar() -> None:
     # 2024-03-31 minus one month is clamped to 2024-02-29 (leap year), as Flux does.
     feb = parse_time("-1mo", NOW)
-    assert datetime.fromtimestamp(feb // NS, timezone.utc).date().isoformat() == "2024-02-29"
+    assert datetime.fromtimestamp(feb // NS, UTC).date().isoformat() == "2024-02-29"
     assert feb % NS == NOW % NS
     year = parse_time("-1y", NOW)
-    assert datetime.fromtimestamp(year // NS, timezone.utc).date().isoformat() == "2023-03-31"
+    assert datetime.fromtimestamp(year // NS, UTC).date().isoformat() == "2023-03-31"
     mixed = parse_time("-1mo2d", NOW)
     assert mixed == feb - 2 * 86400 * NS
 
@@ -63,8 +63,18 @@ def test_absolute_times(text: str, expected: int) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["", "yesterday", "-1x", "1h-", "2021-05-01T10:30:00", "2021-13-01T00:00:00Z", "2021-05-01 10:30:00Z",
-     "-h", "now", "2021-02-30"],
+    [
+        "",
+        "yesterday",
+        "-1x",
+        "1h-",
+        "2021-05-01T10:30:00",
+        "2021-13-01T00:00:00Z",
+        "2021-05-01 10:30:00Z",
+        "-h",
+        "now",
+        "2021-02-30",
+    ],
 )
 def test_invalid_times_are_refused(text: str) -> None:
     with pytest.raises(TimeError):

@@ -36,9 +36,16 @@ def test_a_default_node_has_every_component_and_no_optional_one() -> None:
     cls = make_class()
     rendered = kinds(render.student_objects(cls, cls.students[0], CREDS))
     assert rendered[0] == ("Namespace", "bio101-student-001")
-    for expected in [("StatefulSet", "rabbitmq"), ("Deployment", "data-sharing-service"), ("Deployment", "app-meta-cache"),
-                     ("Deployment", "data-endpoint"), ("Deployment", "plugin-runner"), ("NetworkPolicy", "isolate-ingress"),
-                     ("ResourceQuota", "student-quota"), ("RoleBinding", "student")]:
+    for expected in [
+        ("StatefulSet", "rabbitmq"),
+        ("Deployment", "data-sharing-service"),
+        ("Deployment", "app-meta-cache"),
+        ("Deployment", "data-endpoint"),
+        ("Deployment", "plugin-runner"),
+        ("NetworkPolicy", "isolate-ingress"),
+        ("ResourceQuota", "student-quota"),
+        ("RoleBinding", "student"),
+    ]:
         assert expected in rendered
     assert ("Deployment", "playback-server") not in rendered and ("Service", "workspace") not in rendered
 
@@ -68,16 +75,24 @@ def test_every_object_is_labelled_with_its_class_student_and_manager() -> None:
 def test_only_the_namespace_is_owned_by_the_class() -> None:
     cls = make_class()
     objects = render.student_objects(cls, cls.students[0], CREDS)
-    assert objects[0]["metadata"]["ownerReferences"] == [{
-        "apiVersion": names.API_VERSION, "kind": names.KIND, "name": "bio101", "uid": "u-1",
-        "controller": True, "blockOwnerDeletion": True,
-    }]
+    assert objects[0]["metadata"]["ownerReferences"] == [
+        {
+            "apiVersion": names.API_VERSION,
+            "kind": names.KIND,
+            "name": "bio101",
+            "uid": "u-1",
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+    ]
     assert all("ownerReferences" not in o["metadata"] for o in objects[1:])
 
 
 def test_suspended_scales_every_workload_to_zero() -> None:
     cls = make_class(suspended=True, components={"playback": True})
-    workloads = [o for o in render.student_objects(cls, cls.students[0], CREDS) if o["kind"] in ("Deployment", "StatefulSet")]
+    workloads = [
+        o for o in render.student_objects(cls, cls.students[0], CREDS) if o["kind"] in ("Deployment", "StatefulSet")
+    ]
     assert len(workloads) == 6 and all(w["spec"]["replicas"] == 0 for w in workloads)
 
 
@@ -87,7 +102,9 @@ def test_passwords_appear_only_in_secrets_and_runner_reads_them_by_reference() -
         if obj["kind"] != "Secret":
             text = json.dumps(obj)
             assert not any(p in text for p in ("adm-secret", "svc-secret", "plg-secret")), obj["metadata"]["name"]
-    runner = next(o for o in render.student_objects(cls, cls.students[0], CREDS) if o["metadata"]["name"] == "plugin-runner")
+    runner = next(
+        o for o in render.student_objects(cls, cls.students[0], CREDS) if o["metadata"]["name"] == "plugin-runner"
+    )
     env = {e["name"]: e for e in runner["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["WAGGLE_PLUGIN_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == names.CREDENTIALS_SECRET
     assert env["WAGGLE_PLUGIN_USERNAME"]["value"] == "plugin"
@@ -95,7 +112,9 @@ def test_passwords_appear_only_in_secrets_and_runner_reads_them_by_reference() -
 
 def test_the_rabbitmq_config_secret_carries_the_students_definitions() -> None:
     cls = make_class()
-    secret = next(o for o in render.student_objects(cls, cls.students[0], CREDS) if o["metadata"]["name"] == "rabbitmq-config")
+    secret = next(
+        o for o in render.student_objects(cls, cls.students[0], CREDS) if o["metadata"]["name"] == "rabbitmq-config"
+    )
     definitions = json.loads(base64.b64decode(secret["data"]["definitions.json"]))
     users = {u["name"]: u["password"] for u in definitions["users"]}
     assert users == {"admin": "adm-secret", "service": "svc-secret", "plugin": "plg-secret"}
@@ -113,13 +132,16 @@ def test_a_new_password_rolls_rabbitmq_and_the_same_one_does_not() -> None:
     assert config_hash(CREDS) != config_hash(NodeCredentials("a", "b", "c"))
 
 
-@pytest.mark.parametrize("display_name", [
-    'Ann "the" Ann',
-    "Bob: {kind: Secret}",
-    "Eve\u2028---\u2029x",
-    "Zoë 😀 \\ / ' `",
-    "a: b\\n- c",
-])
+@pytest.mark.parametrize(
+    "display_name",
+    [
+        'Ann "the" Ann',
+        "Bob: {kind: Secret}",
+        "Eve\u2028---\u2029x",
+        "Zoë 😀 \\ / ' `",
+        "a: b\\n- c",
+    ],
+)
 def test_a_display_name_cannot_change_any_other_field(display_name: str) -> None:
     plain = make_class(roster=[{"id": "ann"}])
     crafted = make_class(roster=[{"id": "ann", "name": display_name}])

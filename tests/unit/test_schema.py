@@ -8,8 +8,12 @@ from vwclass.core import schema
 
 
 def body(spec: dict[str, object], name: str = "geo") -> dict[str, object]:
-    return {"apiVersion": "edu.sagecontinuum.org/v1alpha1", "kind": "VirtualWaggleClass",
-            "metadata": {"name": name}, "spec": spec}
+    return {
+        "apiVersion": "edu.sagecontinuum.org/v1alpha1",
+        "kind": "VirtualWaggleClass",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
 
 
 def test_defaults_come_from_the_crd() -> None:
@@ -20,19 +24,24 @@ def test_defaults_come_from_the_crd() -> None:
     assert all(":" in image and not image.endswith(":latest") for image in spec["images"].values())
 
 
-@pytest.mark.parametrize(("spec", "name", "expected"), [
-    ({"students": 3, "roster": [{"id": "a"}]}, "geo", "spec: set exactly one of spec.students"),
-    ({"students": 501}, "geo", "spec.students: 501 is greater than the maximum of 500"),
-    ({"roster": [{"id": "a"}, {"id": "b"}, {"id": "a"}]}, "geo", "spec.roster[2]: duplicate entry (id='a')"),
-    ({"students": 2, "images": {"rabbitmq": "a\tb"}}, "geo", "spec.images.rabbitmq:"),
-    ({"students": 2, "components": {"gpu": True}}, "geo", "spec.components.gpu: unknown field"),
-    ({"students": 2}, "Geo.101", "metadata.name:"),
-    ({"students": 2}, "g" * 52, "at most 51 characters"),
-])
+@pytest.mark.parametrize(
+    ("spec", "name", "expected"),
+    [
+        ({"students": 3, "roster": [{"id": "a"}]}, "geo", "spec: set exactly one of spec.students"),
+        ({"students": 501}, "geo", "spec.students: 501 is greater than the maximum of 500"),
+        ({"roster": [{"id": "a"}, {"id": "b"}, {"id": "a"}]}, "geo", "spec.roster[2]: duplicate entry (id='a')"),
+        ({"students": 2, "images": {"rabbitmq": "a\tb"}}, "geo", "spec.images.rabbitmq:"),
+        ({"students": 2, "components": {"gpu": True}}, "geo", "spec.components.gpu: unknown field"),
+        ({"students": 2}, "Geo.101", "metadata.name:"),
+        ({"students": 2}, "g" * 52, "at most 51 characters"),
+    ],
+)
 def test_invalid_classes_name_the_field(spec: dict[str, object], name: str, expected: str) -> None:
     with pytest.raises(schema.InvalidClass) as invalid:
         schema.validate(body(spec, name))
-    assert any(str(p).startswith(expected) or expected in str(p) for p in invalid.value.problems), invalid.value.problems
+    assert any(str(p).startswith(expected) or expected in str(p) for p in invalid.value.problems), (
+        invalid.value.problems
+    )
 
 
 def test_a_roster_of_500_is_accepted_and_501_refused() -> None:

@@ -86,4 +86,3 @@ def notes(
         "",
     ]
     return "\n".join(lines)
-

@@ -28,8 +28,9 @@ def _usage_line(error: typer.TyperException) -> str:
     return message
 
 
-def run_guarded(main: Any, args: Sequence[str] | None, prog_name: str | None, complete_var: str | None,
-                extra: dict[str, Any]) -> int:
+def run_guarded(
+    main: Any, args: Sequence[str] | None, prog_name: str | None, complete_var: str | None, extra: dict[str, Any]
+) -> int:
     """Runs typer's main in non-standalone mode; the exit code of anything it raised."""
     try:
         result = main(args=args, prog_name=prog_name, complete_var=complete_var, standalone_mode=False, **extra)
@@ -49,8 +50,10 @@ def run_guarded(main: Any, args: Sequence[str] | None, prog_name: str | None, co
             if os.environ.get("VWCLASS_DEBUG"):
                 raise
             # A bug: still one line, and the traceback one variable away.
-            print(f"error: internal error ({type(error).__name__}: {error}); set VWCLASS_DEBUG=1 for the traceback",
-                  file=sys.stderr)
+            print(
+                f"error: internal error ({type(error).__name__}: {error}); set VWCLASS_DEBUG=1 for the traceback",
+                file=sys.stderr,
+            )
             return Exit.FAILED
         print(f"error: {explained.message}", file=sys.stderr)
         return int(explained.code)

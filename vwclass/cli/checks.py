@@ -48,8 +48,12 @@ def is_microk8s(nodes: list[Obj], storage_classes: list[Obj]) -> bool:
 
 def reachable(server: str, error: str = "") -> Check:
     if error:
-        return Check("cluster reachable", FAILED, f"{server}: {error}",
-                     "check your kubeconfig context (`kubectl config current-context`) and that the cluster is running")
+        return Check(
+            "cluster reachable",
+            FAILED,
+            f"{server}: {error}",
+            "check your kubeconfig context (`kubectl config current-context`) and that the cluster is running",
+        )
     return Check("cluster reachable", OK, server)
 
 
@@ -69,38 +73,60 @@ def kubernetes_version(version: Obj) -> Check:
     if parsed is None:
         return Check("Kubernetes version", WARNING, f"cannot tell from {shown!r}")
     if parsed < MIN_VERSION:
-        return Check("Kubernetes version", FAILED, f"{shown}: older than 1.25, which ignores the class's validation rules",
-                     "upgrade the cluster to Kubernetes 1.25 or later")
+        return Check(
+            "Kubernetes version",
+            FAILED,
+            f"{shown}: older than 1.25, which ignores the class's validation rules",
+            "upgrade the cluster to Kubernetes 1.25 or later",
+        )
     return Check("Kubernetes version", OK, shown)
 
 
 def rbac(served: bool, microk8s: bool) -> Check:
     if served:
         return Check("RBAC", OK, "rbac.authorization.k8s.io/v1 is served")
-    return Check("RBAC", FAILED, "RBAC is off: students could reach each other's namespaces",
-                 "microk8s enable rbac" if microk8s else "start the API server with --authorization-mode=Node,RBAC")
+    return Check(
+        "RBAC",
+        FAILED,
+        "RBAC is off: students could reach each other's namespaces",
+        "microk8s enable rbac" if microk8s else "start the API server with --authorization-mode=Node,RBAC",
+    )
 
 
 def dns(found: str | None, microk8s: bool) -> Check:
     """found: the name of the DNS Service in kube-system, or None."""
     if found:
         return Check("cluster DNS", OK, f"Service kube-system/{found}")
-    return Check("cluster DNS", FAILED, "no kube-dns or coredns Service in kube-system: nodes cannot find their services",
-                 "microk8s enable dns" if microk8s else "install CoreDNS (most distributions ship it as an addon)")
+    return Check(
+        "cluster DNS",
+        FAILED,
+        "no kube-dns or coredns Service in kube-system: nodes cannot find their services",
+        "microk8s enable dns" if microk8s else "install CoreDNS (most distributions ship it as an addon)",
+    )
 
 
 def storage(storage_classes: list[Obj], microk8s: bool) -> Check:
     defaults = [
-        sc["metadata"]["name"] for sc in storage_classes
+        sc["metadata"]["name"]
+        for sc in storage_classes
         if any(sc["metadata"].get("annotations", {}).get(a) == "true" for a in _DEFAULT_CLASS_ANNOTATIONS)
     ]
     if len(defaults) == 1:
         return Check("default StorageClass", OK, defaults[0])
     if defaults:
-        return Check("default StorageClass", WARNING, f"{len(defaults)} defaults ({', '.join(defaults)}): "
-                     "Kubernetes picks the newest", "keep one default StorageClass")
-    fix = "microk8s enable hostpath-storage" if microk8s else (
-        "mark one StorageClass default: kubectl annotate storageclass NAME storageclass.kubernetes.io/is-default-class=true")
+        return Check(
+            "default StorageClass",
+            WARNING,
+            f"{len(defaults)} defaults ({', '.join(defaults)}): Kubernetes picks the newest",
+            "keep one default StorageClass",
+        )
+    fix = (
+        "microk8s enable hostpath-storage"
+        if microk8s
+        else (
+            "mark one StorageClass default: kubectl annotate storageclass NAME storageclass.kubernetes.io/is-default-class=true"
+        )
+    )
     return Check("default StorageClass", FAILED, "none: students' volumes would stay Pending", fix)
 
 
@@ -122,36 +148,60 @@ def crd(installed: Obj | None, shipped: Obj) -> Check:
     storage_version = next(v["name"] for v in shipped["spec"]["versions"] if v.get("storage"))
     served = _served_versions(installed)
     if storage_version not in served:
-        return Check("VirtualWaggleClass CRD", FAILED, f"serves {', '.join(served) or 'nothing'}, "
-                     f"this vwclass needs {storage_version}", "vwclass install")
+        return Check(
+            "VirtualWaggleClass CRD",
+            FAILED,
+            f"serves {', '.join(served) or 'nothing'}, this vwclass needs {storage_version}",
+            "vwclass install",
+        )
     established = any(
         c.get("type") == "Established" and c.get("status") == "True"
         for c in installed.get("status", {}).get("conditions") or []
     )
     if not established:
-        return Check("VirtualWaggleClass CRD", FAILED, "installed but not Established", "kubectl describe crd "
-                     + str(shipped["metadata"]["name"]))
+        return Check(
+            "VirtualWaggleClass CRD",
+            FAILED,
+            "installed but not Established",
+            "kubectl describe crd " + str(shipped["metadata"]["name"]),
+        )
     if _schema(installed, storage_version) != _schema(shipped, storage_version):
-        return Check("VirtualWaggleClass CRD", WARNING, f"{storage_version} served, but its schema differs from this "
-                     "vwclass's (another version installed it)", "vwclass install (upgrades it in place)")
+        return Check(
+            "VirtualWaggleClass CRD",
+            WARNING,
+            f"{storage_version} served, but its schema differs from this vwclass's (another version installed it)",
+            "vwclass install (upgrades it in place)",
+        )
     return Check("VirtualWaggleClass CRD", OK, f"{storage_version}, same schema as this vwclass")
 
 
 def student_role(installed: Obj | None, shipped: Obj) -> Check:
     """The ClusterRole every student RoleBinding points at: present, with this vwclass's rules."""
     if installed is None:
-        return Check("student role", FAILED, "no ClusterRole vwclass-student: students could do nothing in their "
-                     "namespace", "vwclass install")
+        return Check(
+            "student role",
+            FAILED,
+            "no ClusterRole vwclass-student: students could do nothing in their namespace",
+            "vwclass install",
+        )
     if installed.get("rules") != shipped.get("rules"):
-        return Check("student role", WARNING, "ClusterRole vwclass-student differs from this vwclass's",
-                     "vwclass install (resets it)")
+        return Check(
+            "student role",
+            WARNING,
+            "ClusterRole vwclass-student differs from this vwclass's",
+            "vwclass install (resets it)",
+        )
     return Check("student role", OK, "ClusterRole vwclass-student, as shipped")
 
 
 def operator(deployment: Obj | None) -> Check:
     if deployment is None:
-        return Check("operator", WARNING, "not installed in the cluster (no Deployment vwclass-system/vwclass-operator)",
-                     "vwclass install (deploys it), or run it from this machine: vwclass operator")
+        return Check(
+            "operator",
+            WARNING,
+            "not installed in the cluster (no Deployment vwclass-system/vwclass-operator)",
+            "vwclass install (deploys it), or run it from this machine: vwclass operator",
+        )
     status = deployment.get("status", {})
     available: Obj = next((c for c in status.get("conditions") or [] if c.get("type") == "Available"), {})
     ready = f"{status.get('readyReplicas', 0)}/{deployment.get('spec', {}).get('replicas', 1)} ready"
@@ -159,17 +209,25 @@ def operator(deployment: Obj | None) -> Check:
         image = deployment["spec"]["template"]["spec"]["containers"][0].get("image", "")
         return Check("operator", OK, f"Deployment vwclass-system/vwclass-operator Available ({ready}, {image})")
     why = available.get("message") or "no ready replica"
-    return Check("operator", FAILED, f"Deployment vwclass-system/vwclass-operator not Available ({ready}): {why}",
-                 "kubectl -n vwclass-system describe deployment vwclass-operator; kubectl -n vwclass-system logs "
-                 "deployment/vwclass-operator")
+    return Check(
+        "operator",
+        FAILED,
+        f"Deployment vwclass-system/vwclass-operator not Available ({ready}): {why}",
+        "kubectl -n vwclass-system describe deployment vwclass-operator; kubectl -n vwclass-system logs "
+        "deployment/vwclass-operator",
+    )
 
 
 def access(denied: list[str]) -> Check:
     """denied: what the current user may not do of what a teacher does (from SelfSubjectAccessReviews)."""
     if not denied:
         return Check("your permissions", OK, "you may create classes and hand out student credentials")
-    return Check("your permissions", WARNING, f"you may not {'; '.join(denied)}",
-                 "ask the cluster's admin for a role that allows it")
+    return Check(
+        "your permissions",
+        WARNING,
+        f"you may not {'; '.join(denied)}",
+        "ask the cluster's admin for a role that allows it",
+    )
 
 
 def microk8s_note(checks: list[Check]) -> Check:

@@ -12,7 +12,7 @@ import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from vwclass.core.schema import Problem
 
 Obj = dict[str, Any]
+
 
 def _choices(*path: str) -> Any:
     """Shell completion from an enum of the CRD's schema (the one list of allowed values)."""
@@ -37,43 +38,96 @@ def _choices(*path: str) -> Any:
     return complete
 
 
-StudentsOption = Annotated[Optional[int], typer.Option(
-    "--students", "-n", metavar="N", help="Number of anonymous students (student-001, ...).", show_default=False,
-)]
-RosterOption = Annotated[Optional[Path], typer.Option(
-    "--roster", metavar="FILE", dir_okay=False, show_default=False,
-    help="CSV file of named students: an `id` column (lowercase, digits, '-') and an optional `name`.",
-)]
-PresetOption = Annotated[Optional[str], typer.Option(
-    "--preset", metavar="PRESET", help="Share of the cluster per student: small, medium or large.",
-    show_default=False, autocompletion=_choices("spec", "resources", "preset"),
-)]
-ImageOption = Annotated[Optional[list[str]], typer.Option(
-    "--image", metavar="COMPONENT=REF", show_default=False,
-    help="Image of one component (rabbitmq, plugin-runner, data-sharing-service, app-meta-cache, "
-         "data-endpoint, playback-server); repeatable.",
-)]
-PrefixOption = Annotated[Optional[str], typer.Option(
-    "--namespace-prefix", metavar="PREFIX", help="Prefix of student namespaces (default: the class name).",
-    show_default=False,
-)]
-JupyterOption = Annotated[Optional[bool], typer.Option(
-    "--jupyter/--no-jupyter", help="Run Jupyter Lab in each workspace.", show_default=False,
-)]
-PlaybackOption = Annotated[Optional[bool], typer.Option(
-    "--playback/--no-playback", help="Run the camera playback server.", show_default=False,
-)]
-DataSharingOption = Annotated[Optional[bool], typer.Option(
-    "--data-sharing-service/--no-data-sharing-service", help="Run the upstream data-sharing service (default on).",
-    show_default=False,
-)]
-PodSecurityOption = Annotated[Optional[str], typer.Option(
-    "--pod-security", metavar="LEVEL", help="Pod Security level of student namespaces: baseline or restricted.",
-    show_default=False, autocompletion=_choices("spec", "podSecurity"),
-)]
-SuspendedOption = Annotated[bool, typer.Option(
-    "--suspended", help="Create the class with every workload scaled to zero.",
-)]
+StudentsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--students",
+        "-n",
+        metavar="N",
+        help="Number of anonymous students (student-001, ...).",
+        show_default=False,
+    ),
+]
+RosterOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--roster",
+        metavar="FILE",
+        dir_okay=False,
+        show_default=False,
+        help="CSV file of named students: an `id` column (lowercase, digits, '-') and an optional `name`.",
+    ),
+]
+PresetOption = Annotated[
+    str | None,
+    typer.Option(
+        "--preset",
+        metavar="PRESET",
+        help="Share of the cluster per student: small, medium or large.",
+        show_default=False,
+        autocompletion=_choices("spec", "resources", "preset"),
+    ),
+]
+ImageOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--image",
+        metavar="COMPONENT=REF",
+        show_default=False,
+        help="Image of one component (rabbitmq, plugin-runner, data-sharing-service, app-meta-cache, "
+        "data-endpoint, playback-server); repeatable.",
+    ),
+]
+PrefixOption = Annotated[
+    str | None,
+    typer.Option(
+        "--namespace-prefix",
+        metavar="PREFIX",
+        help="Prefix of student namespaces (default: the class name).",
+        show_default=False,
+    ),
+]
+JupyterOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--jupyter/--no-jupyter",
+        help="Run Jupyter Lab in each workspace.",
+        show_default=False,
+    ),
+]
+PlaybackOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--playback/--no-playback",
+        help="Run the camera playback server.",
+        show_default=False,
+    ),
+]
+DataSharingOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--data-sharing-service/--no-data-sharing-service",
+        help="Run the upstream data-sharing service (default on).",
+        show_default=False,
+    ),
+]
+PodSecurityOption = Annotated[
+    str | None,
+    typer.Option(
+        "--pod-security",
+        metavar="LEVEL",
+        help="Pod Security level of student namespaces: baseline or restricted.",
+        show_default=False,
+        autocompletion=_choices("spec", "podSecurity"),
+    ),
+]
+SuspendedOption = Annotated[
+    bool,
+    typer.Option(
+        "--suspended",
+        help="Create the class with every workload scaled to zero.",
+    ),
+]
 
 
 @dataclass(frozen=True)
@@ -149,8 +203,10 @@ def parse_images(values: list[str]) -> Obj:
     for value in values:
         component, sep, ref = value.partition("=")
         if not sep or not component.strip() or not ref.strip():
-            abort(f"--image {value!r}: write COMPONENT=REF, e.g. --image rabbitmq=rabbitmq:4.1.4-management-alpine",
-                  Exit.BAD_INPUT)
+            abort(
+                f"--image {value!r}: write COMPONENT=REF, e.g. --image rabbitmq=rabbitmq:4.1.4-management-alpine",
+                Exit.BAD_INPUT,
+            )
         key = by_spelling.get(component.strip().lower())
         if key is None:
             known = ", ".join(_kebab(k) for k in keys)
@@ -174,10 +230,13 @@ def spec_from(options: ClassOptions, roster: Roster | None) -> Obj:
     if options.preset is not None:
         spec["resources"] = {"preset": options.preset}
     components = {
-        key: value for key, value in (
-            ("jupyter", options.jupyter), ("playback", options.playback),
+        key: value
+        for key, value in (
+            ("jupyter", options.jupyter),
+            ("playback", options.playback),
             ("dataSharingService", options.data_sharing_service),
-        ) if value is not None
+        )
+        if value is not None
     }
     if components:
         spec["components"] = components
@@ -207,7 +266,9 @@ _DNS_LABEL_PATTERN = "does not match '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'"
 # jsonschema quotes the pattern with repr(), backslashes doubled; build it the same way.
 _NO_CONTROL_PATTERN = "does not match " + repr("^[^\\x00-\\x1F\\x7F]*$")
 _NO_CONTROL_WORDS = "holds a control character (a line break, a tab, ...), which a name may not"
-_DNS_LABEL_WORDS = "is not a valid name: use lowercase letters, digits and '-', starting and ending with a letter or digit"
+_DNS_LABEL_WORDS = (
+    "is not a valid name: use lowercase letters, digits and '-', starting and ending with a letter or digit"
+)
 
 
 def explain(problem: Problem, roster: Roster | None) -> str:

@@ -106,7 +106,8 @@ def describe(error: BaseException, server: str = "") -> CliError | None:
         if "No configuration found" in str(error):
             return CliError(
                 "no kubeconfig found ($KUBECONFIG, ~/.kube/config): pass --kubeconfig FILE "
-                "(on MicroK8s: `microk8s config > ~/.kube/config`)", Exit.UNREACHABLE,
+                "(on MicroK8s: `microk8s config > ~/.kube/config`)",
+                Exit.UNREACHABLE,
             )
         return CliError(f"no usable kubeconfig: {error}", Exit.UNREACHABLE)
     return None

@@ -57,8 +57,14 @@ def table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | No
     from rich.table import Table
     from rich.text import Text
 
-    result = Table(title=Text(title) if title else None, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False,
-                   show_edge=False, collapse_padding=True)
+    result = Table(
+        title=Text(title) if title else None,
+        box=box.SIMPLE_HEAD,
+        title_justify="left",
+        pad_edge=False,
+        show_edge=False,
+        collapse_padding=True,
+    )
     for index, column in enumerate(columns):
         wraps = index >= len(columns) - wrap
         result.add_column(column, no_wrap=not wraps, overflow="fold" if wraps else "ellipsis", min_width=len(column))
@@ -118,7 +124,7 @@ def note(message: str) -> None:
 
 def parse_time(timestamp: str) -> datetime.datetime | None:
     try:
-        return datetime.datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
+        return datetime.datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
     except (TypeError, ValueError):
         return None
 
@@ -128,7 +134,7 @@ def age(timestamp: str, now: datetime.datetime | None = None) -> str:
     then = parse_time(timestamp)
     if then is None:
         return "-"
-    now = now or datetime.datetime.now(datetime.timezone.utc)
+    now = now or datetime.datetime.now(datetime.UTC)
     seconds = max(0, int((now - then).total_seconds()))
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size * (2 if unit != "m" else 1):

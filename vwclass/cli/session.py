@@ -114,6 +114,9 @@ def patch_class(kube: Kube, name: str, patch: Obj) -> Obj:
     from vwclass.kube.resources import CLASS
 
     return kube.request(
-        "PATCH", CLASS.path(None, name), body=patch, query=[("fieldManager", FIELD_MANAGER)],
+        "PATCH",
+        CLASS.path(None, name),
+        body=patch,
+        query=[("fieldManager", FIELD_MANAGER)],
         content_type="application/merge-patch+json",
     )

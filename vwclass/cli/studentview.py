@@ -74,14 +74,20 @@ def student_rows(
         namespace = existing.get(student.namespace)
         if namespace is None or namespace["metadata"].get("labels", {}).get(names.CLASS_LABEL) != cls.name:
             reason = reported.get(student.id) or "namespace not created yet"
-            rows.append(StudentRow(student.id, student.display_name, student.namespace, False,
-                                   {c: "-" for c in components}, 0, reason))
+            rows.append(
+                StudentRow(
+                    student.id, student.display_name, student.namespace, False, {c: "-" for c in components}, 0, reason
+                )
+            )
             continue
         by_name = {w["metadata"]["name"]: w for w in workloads_in.get(student.namespace, [])}
         student_pods = pods_in.get(student.namespace, [])
         cells = {c: component_state(c, by_name.get(c), student_pods, replicas) for c in components}
         state = status.student_state(student.id, list(by_name.values()), components, student_pods, replicas)
         reason = "" if state.ready else (reported.get(student.id) or state.reason)
-        rows.append(StudentRow(student.id, student.display_name, student.namespace, state.ready, cells,
-                               restarts(student_pods), reason))
+        rows.append(
+            StudentRow(
+                student.id, student.display_name, student.namespace, state.ready, cells, restarts(student_pods), reason
+            )
+        )
     return rows

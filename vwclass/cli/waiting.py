@@ -7,9 +7,9 @@ person (a namespace name taken, a missing permission, an invalid spec) ends the 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Annotated, Any, Iterator
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -27,7 +27,9 @@ POLL_SECONDS = 1.0
 _HOPELESS = frozenset({"NamespaceConflict", "PermissionDenied", "InvalidSpec"})
 
 WaitOption = Annotated[bool, typer.Option("--wait", help="Wait, with a progress bar, until the class is ready.")]
-TimeoutOption = Annotated[str, typer.Option("--timeout", metavar="DURATION", help="How long --wait waits (e.g. 90s, 10m).")]
+TimeoutOption = Annotated[
+    str, typer.Option("--timeout", metavar="DURATION", help="How long --wait waits (e.g. 90s, 10m).")
+]
 
 
 def _condition(body: Obj, kind: str) -> Obj:
@@ -70,8 +72,13 @@ def _progress() -> Iterator[Progress]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     with Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=output.console(stderr=True), transient=False,
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=output.console(stderr=True),
+        transient=False,
     ) as progress:
         yield progress
 
@@ -112,7 +119,9 @@ def _wait_ready(kube: Kube, name: str, timeout: float) -> Obj:
                 raise CliError(f"class {name!r} cannot become ready: {reason}\n{lines}", Exit.FAILED)
             if time.monotonic() >= deadline:
                 lines = "\n".join(not_ready_lines(body))
-                raise CliError(f"class {name!r} not ready after {durations.show(timeout)} ({phase}):\n{lines}", Exit.FAILED)
+                raise CliError(
+                    f"class {name!r} not ready after {durations.show(timeout)} ({phase}):\n{lines}", Exit.FAILED
+                )
             time.sleep(POLL_SECONDS)
 
 
@@ -127,6 +136,7 @@ def wait_gone(description: str, remaining: Callable[[], int], total: int, timeou
             if left == 0:
                 return
             if time.monotonic() >= deadline:
-                raise CliError(f"{description}: {left} of {total} still there after {durations.show(timeout)}", Exit.FAILED)
+                raise CliError(
+                    f"{description}: {left} of {total} still there after {durations.show(timeout)}", Exit.FAILED
+                )
             time.sleep(POLL_SECONDS)
-

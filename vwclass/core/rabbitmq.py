@@ -93,10 +93,7 @@ def definitions(credentials: NodeCredentials) -> dict[str, Any]:
         }
         for name, kind in EXCHANGES
     ]
-    queues = [
-        {"name": name, "vhost": VHOST, "durable": True, "auto_delete": False, "arguments": {}}
-        for name in QUEUES
-    ]
+    queues = [{"name": name, "vhost": VHOST, "durable": True, "auto_delete": False, "arguments": {}} for name in QUEUES]
     bindings = [
         {
             "source": name,

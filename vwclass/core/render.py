@@ -39,7 +39,7 @@ Manifest = dict[str, Any]
 
 # Printable ASCII but the two characters a double-quoted YAML scalar escapes: the common case,
 # quoted directly because the YAML emitter costs most of a rendering.
-_PLAIN = re.compile(r'[ !#-\[\]-~]*')
+_PLAIN = re.compile(r"[ !#-\[\]-~]*")
 
 
 def _quote(value: object) -> str:
@@ -92,9 +92,11 @@ def placeholder_credentials() -> rabbitmq.NodeCredentials:
 
 def _data_config() -> str:
     cameras = [
-        {"name": f"{where.title()} Camera {kind.title()}",
-         "match": {"id": f"{where}_{kind}", "type": f"camera/{kind}", "orientation": where, "resolution": "800x600"},
-         "handler": {"type": kind, "args": {"url": f"http://playback-server:8090/{where}/{path}"}}}
+        {
+            "name": f"{where.title()} Camera {kind.title()}",
+            "match": {"id": f"{where}_{kind}", "type": f"camera/{kind}", "orientation": where, "resolution": "800x600"},
+            "handler": {"type": kind, "args": {"url": f"http://playback-server:8090/{where}/{path}"}},
+        }
         for where in ("bottom", "top")
         for kind, path in (("image", "image.jpg"), ("video", "live.mp4"))
     ]
@@ -119,9 +121,7 @@ def student_objects(
     return list(_cached_student_objects(cls, student, credentials))
 
 
-def _render_student(
-    cls: ClassSpec, student: Student, credentials: rabbitmq.NodeCredentials | None
-) -> list[Manifest]:
+def _render_student(cls: ClassSpec, student: Student, credentials: rabbitmq.NodeCredentials | None) -> list[Manifest]:
     credentials = credentials or placeholder_credentials()
     node_id, node_vsn = node_identity(cls, student)
     rabbitmq_files = {
@@ -131,7 +131,13 @@ def _render_student(
     }
     config_hash = hashlib.sha256(json.dumps(rabbitmq_files, sort_keys=True).encode()).hexdigest()[:16]
     app_meta = json.dumps(
-        {"host": "$(HOST)", "job": cls.name, "task": "plugin-runner", "plugin": cls.images.plugin_runner, "zone": "core"},
+        {
+            "host": "$(HOST)",
+            "job": cls.name,
+            "task": "plugin-runner",
+            "plugin": cls.images.plugin_runner,
+            "zone": "core",
+        },
         separators=(",", ":"),
     )
     context = {
@@ -154,7 +160,8 @@ def _render_student(
         "data_config": _data_config(),
     }
     templates = [
-        t for t in STUDENT_TEMPLATES
+        t
+        for t in STUDENT_TEMPLATES
         if (t != "data-sharing.yaml.j2" or cls.components.data_sharing_service)
         and (t != "playback.yaml.j2" or cls.components.playback)
     ]

@@ -15,17 +15,33 @@ from dataclasses import dataclass
 from typing import Any
 
 import celpy
-from celpy.adapter import json_to_cel
-from celpy.evaluation import CELEvalError
 import jsonschema
 import yaml
+from celpy.adapter import json_to_cel
+from celpy.evaluation import CELEvalError
 
 from vwclass.shipped import crd_path
 
 # Keys of the Kubernetes structural-schema dialect that mean something to JSON Schema.
 _JSON_SCHEMA_KEYS = frozenset(
-    {"type", "properties", "items", "required", "enum", "minimum", "maximum", "minLength",
-     "maxLength", "pattern", "minItems", "maxItems", "oneOf", "anyOf", "allOf", "not"}
+    {
+        "type",
+        "properties",
+        "items",
+        "required",
+        "enum",
+        "minimum",
+        "maximum",
+        "minLength",
+        "maxLength",
+        "pattern",
+        "minItems",
+        "maxItems",
+        "oneOf",
+        "anyOf",
+        "allOf",
+        "not",
+    }
 )
 
 

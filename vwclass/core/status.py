@@ -9,8 +9,15 @@ Obj = dict[str, Any]
 MAX_NOT_READY_LISTED = 20
 # Waiting reasons that will not fix themselves: the class is Degraded, not still Provisioning.
 FAILING_REASONS = frozenset(
-    {"ImagePullBackOff", "ErrImagePull", "InvalidImageName", "CrashLoopBackOff",
-     "CreateContainerConfigError", "CreateContainerError", "RunContainerError"}
+    {
+        "ImagePullBackOff",
+        "ErrImagePull",
+        "InvalidImageName",
+        "CrashLoopBackOff",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+        "RunContainerError",
+    }
 )
 
 
@@ -38,7 +45,9 @@ def _pod_problem(pods: list[Obj], component: str) -> tuple[str, bool]:
     for pod in pods:
         if pod.get("metadata", {}).get("labels", {}).get("app.kubernetes.io/name") != component:
             continue
-        statuses = pod.get("status", {}).get("initContainerStatuses", []) + pod.get("status", {}).get("containerStatuses", [])
+        statuses = pod.get("status", {}).get("initContainerStatuses", []) + pod.get("status", {}).get(
+            "containerStatuses", []
+        )
         for container in statuses:
             waiting = container.get("state", {}).get("waiting")
             if waiting and waiting.get("reason") not in (None, "ContainerCreating", "PodInitializing"):
@@ -54,7 +63,9 @@ def _pod_problem(pods: list[Obj], component: str) -> tuple[str, bool]:
     return f"{component}: starting", False
 
 
-def student_state(student: str, workloads: list[Obj], expected: list[str], pods: list[Obj], replicas: int) -> StudentState:
+def student_state(
+    student: str, workloads: list[Obj], expected: list[str], pods: list[Obj], replicas: int
+) -> StudentState:
     """Ready when every expected workload has `replicas` ready (or none, when suspended)."""
     by_name = {w["metadata"]["name"]: w for w in workloads}
     for name in expected:
@@ -105,14 +116,17 @@ def class_status(
     elif done:
         ready_reason = "Suspended" if suspended else "AllStudentsReady"
         ready_message = (
-            f"all {desired} students' workloads are scaled to zero" if suspended
+            f"all {desired} students' workloads are scaled to zero"
+            if suspended
             else f"all {desired} students' virtual Waggle nodes are ready"
         )
     else:
         ready_reason = "StudentsNotReady"
-        ready_message = f"{len(not_ready)} of {desired} students not ready: " + ", ".join(
-            f"{s.student} ({s.reason})" for s in not_ready[:3]
-        ) + (" ..." if len(not_ready) > 3 else "")
+        ready_message = (
+            f"{len(not_ready)} of {desired} students not ready: "
+            + ", ".join(f"{s.student} ({s.reason})" for s in not_ready[:3])
+            + (" ..." if len(not_ready) > 3 else "")
+        )
     counted_ready = 0 if suspended else ready
     return {
         "observedGeneration": generation,
@@ -122,14 +136,18 @@ def class_status(
         "conditions": [
             _condition("Ready", done and not stalled_reason, ready_reason, ready_message, generation),
             _condition(
-                "Reconciling", not done and not stalled_reason and not failing,
+                "Reconciling",
+                not done and not stalled_reason and not failing,
                 "Progressing" if not done else "Reconciled",
-                ready_message if not done else "nothing left to do", generation,
+                ready_message if not done else "nothing left to do",
+                generation,
             ),
             _condition(
-                "Stalled", bool(stalled_reason or failing),
+                "Stalled",
+                bool(stalled_reason or failing),
                 stalled_reason or ("StudentsFailing" if failing else "NotStalled"),
-                stalled_message or (ready_message if failing else "no error"), generation,
+                stalled_message or (ready_message if failing else "no error"),
+                generation,
             ),
         ],
     }

@@ -35,9 +35,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("VWCLASS_DATA_RABBITMQ_PORT", "5672", "its AMQP port"),
     Setting("VWCLASS_DATA_RABBITMQ_USERNAME", "service", "AMQP user (the node's `service` user)"),
     Setting("VWCLASS_DATA_RABBITMQ_PASSWORD", None, "its password (required; from a Secret)"),
-    Setting(
-        "VWCLASS_DATA_QUEUE", "", "queue to consume (default: to-beehive, or to-validator in validator mode)"
-    ),
+    Setting("VWCLASS_DATA_QUEUE", "", "queue to consume (default: to-beehive, or to-validator in validator mode)"),
     Setting("VWCLASS_DATA_DB_PATH", "/data/records.sqlite", "SQLite store (put it on a PersistentVolume)"),
     Setting(
         "VWCLASS_DATA_UPLOAD_DIR",

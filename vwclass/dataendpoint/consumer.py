@@ -90,8 +90,9 @@ class Consumer:
                 self._session()
                 backoff = 1.0
             except (pika.exceptions.AMQPError, OSError) as error:
-                self._trouble(f"RabbitMQ at {self.config.rabbitmq_host}:{self.config.rabbitmq_port}: "
-                              f"{_describe(error)}")
+                self._trouble(
+                    f"RabbitMQ at {self.config.rabbitmq_host}:{self.config.rabbitmq_port}: {_describe(error)}"
+                )
             except (sqlite3.Error, StoreError) as error:
                 self.state.store_ok = False
                 self._trouble(f"store {self.config.db_path}: {error}")
@@ -126,8 +127,14 @@ class Consumer:
             self._queue_depth = channel.queue_declare(cfg.queue, passive=True).method.message_count
             self.writer.heartbeat()
             self.state.store_ok = True
-            log.info("consuming %s at %s:%d as %s (%s mode)", cfg.queue, cfg.rabbitmq_host,
-                     cfg.rabbitmq_port, cfg.rabbitmq_username, cfg.mode)
+            log.info(
+                "consuming %s at %s:%d as %s (%s mode)",
+                cfg.queue,
+                cfg.rabbitmq_host,
+                cfg.rabbitmq_port,
+                cfg.rabbitmq_username,
+                cfg.mode,
+            )
             pending: list[tuple[int, Delivery]] = []
             first_at = 0.0
             for method, properties, body in channel.consume(cfg.queue, inactivity_timeout=INACTIVITY_S):
@@ -138,12 +145,14 @@ class Consumer:
                 if method is not None:
                     if not pending:
                         first_at = time.monotonic()
-                    pending.append((method.delivery_tag, Delivery(
-                        body, method.routing_key or "", properties.user_id, properties.app_id)))
+                    pending.append(
+                        (
+                            method.delivery_tag,
+                            Delivery(body, method.routing_key or "", properties.user_id, properties.app_id),
+                        )
+                    )
                 if pending and (
-                    method is None
-                    or len(pending) >= cfg.batch
-                    or time.monotonic() - first_at >= MAX_BATCH_DELAY_S
+                    method is None or len(pending) >= cfg.batch or time.monotonic() - first_at >= MAX_BATCH_DELAY_S
                 ):
                     self._flush(channel, pending)
                     pending = []
@@ -168,8 +177,11 @@ class Consumer:
                 results.append(self.processor.process(delivery))
             except Exception as error:  # a bug must not turn one message into a blocked queue
                 log.exception("cannot process a message; setting it aside")
-                results.append(Rejection("internal", repr(error), delivery.body, delivery.routing_key,
-                                         delivery.user_id, delivery.app_id))
+                results.append(
+                    Rejection(
+                        "internal", repr(error), delivery.body, delivery.routing_key, delivery.user_id, delivery.app_id
+                    )
+                )
         accepted = [r for r in results if isinstance(r, Accepted)]
         rejections = [r for r in results if isinstance(r, Rejection)]
         to_store = [a for a in accepted if a.store]

@@ -87,9 +87,7 @@ def validate_name(name: str) -> None:
         raise Invalid("name", f"name is longer than {MAX_NAME_LENGTH} characters: {name[:40]!r}...")
     for part in name.split("."):
         if not _NAME_PART.match(part):
-            raise Invalid(
-                "name", f"invalid name {name!r}: parts must be [a-z0-9_]+ joined by '.' (part {part!r})"
-            )
+            raise Invalid("name", f"invalid name {name!r}: parts must be [a-z0-9_]+ joined by '.' (part {part!r})")
 
 
 def validate_value(value: object) -> int | float | str:

@@ -146,7 +146,9 @@ class Metrics:
         self.queue_messages = Gauge(p + "queue_messages", "Messages waiting in the consumed queue (the ingest lag).")
         self.last_commit = Gauge(p + "last_commit_timestamp_seconds", "Unix time of the last committed batch.")
         self.store_bytes = Gauge(p + "store_bytes", "Bytes counted against the size budget (database in use + files).")
-        self.retention_deleted = Counter(p + "retention_deleted_records_total", "Records deleted by age or size retention.")
+        self.retention_deleted = Counter(
+            p + "retention_deleted_records_total", "Records deleted by age or size retention."
+        )
         self.consuming = Gauge(p + "consuming", "1 while consuming from RabbitMQ.")
         self.queries = Counter(p + "queries_total", "Query requests by HTTP status code.")
         self.query_seconds = Histogram(
@@ -155,8 +157,16 @@ class Metrics:
             (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
         )
         for metric in (
-            self.received, self.stored, self.rejected, self.published, self.queue_messages,
-            self.last_commit, self.store_bytes, self.retention_deleted, self.consuming,
-            self.queries, self.query_seconds,
+            self.received,
+            self.stored,
+            self.rejected,
+            self.published,
+            self.queue_messages,
+            self.last_commit,
+            self.store_bytes,
+            self.retention_deleted,
+            self.consuming,
+            self.queries,
+            self.query_seconds,
         ):
             self.registry.add(metric)

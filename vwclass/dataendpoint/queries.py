@@ -113,7 +113,7 @@ def parse_query(body: bytes, now_ns: int) -> Query:
     except RecursionError:
         raise QueryError("query is nested too deeply") from None
     if not isinstance(document, dict):
-        raise QueryError("query must be a JSON object like {\"start\": \"-1h\"}")
+        raise QueryError('query must be a JSON object like {"start": "-1h"}')
     for key in document:
         if key in _UNSUPPORTED:
             raise QueryError(_UNSUPPORTED[key])
@@ -145,7 +145,7 @@ def _optional_text(document: Mapping[str, object], key: str) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise QueryError(f"{key} must be a string time like \"-1h\" or \"2021-05-01T10:30:00Z\"")
+        raise QueryError(f'{key} must be a string time like "-1h" or "2021-05-01T10:30:00Z"')
     if not _FILTER_TEXT.match(value):
         raise QueryError(f"invalid {key} timestamp {value!r}")
     return value
@@ -164,7 +164,7 @@ def _parse_filters(raw: object) -> tuple[Filter, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, dict):
-        raise QueryError("filter must be an object of field name to pattern, like {\"name\": \"env.*\"}")
+        raise QueryError('filter must be an object of field name to pattern, like {"name": "env.*"}')
     filters = []
     for field, pattern in sorted(raw.items()):
         if not _FILTER_KEY.match(field):

@@ -102,8 +102,7 @@ def _json_value(value: Any) -> str:
 def recent_rejections(conn: sqlite3.Connection, limit: int) -> list[dict[str, Any]]:
     """The latest messages set aside, newest first, with why (for /api/v1/rejected)."""
     rows = conn.execute(
-        "SELECT received_at, reason, detail, routing_key, user_id, app_id, body FROM rejected "
-        "ORDER BY id DESC LIMIT ?",
+        "SELECT received_at, reason, detail, routing_key, user_id, app_id, body FROM rejected ORDER BY id DESC LIMIT ?",
         (limit,),
     )
     return [

@@ -64,7 +64,10 @@ class Retention:
         if report.records or report.files:
             log.info(
                 "retention removed %d records, %d files, %d series; %d bytes in use",
-                report.records, report.files, report.series, self.used_bytes(),
+                report.records,
+                report.files,
+                report.series,
+                self.used_bytes(),
             )
         return report
 
@@ -107,19 +110,15 @@ class Retention:
                 end = last if row is None else int(row[0])
             conn.execute("BEGIN IMMEDIATE")
             try:
-                directories = {
-                    r[0] for r in conn.execute("SELECT directory FROM uploads WHERE record <= ?", (end,))
-                }
+                directories = {r[0] for r in conn.execute("SELECT directory FROM uploads WHERE record <= ?", (end,))}
                 conn.execute("DELETE FROM uploads WHERE record <= ?", (end,))
                 deleted = conn.execute("DELETE FROM records WHERE id <= ?", (end,)).rowcount
                 # A directory may back a newer record too (the same point written again): keep it.
                 still = {
-                    d for d in directories
-                    if conn.execute("SELECT 1 FROM uploads WHERE directory = ?", (d,)).fetchone()
+                    d for d in directories if conn.execute("SELECT 1 FROM uploads WHERE directory = ?", (d,)).fetchone()
                 }
                 removed_series = conn.execute(
-                    "DELETE FROM series WHERE NOT EXISTS "
-                    "(SELECT 1 FROM records WHERE records.series = series.id)"
+                    "DELETE FROM series WHERE NOT EXISTS (SELECT 1 FROM records WHERE records.series = series.id)"
                 ).rowcount
                 conn.execute("COMMIT")
             except BaseException:
@@ -147,8 +146,5 @@ class Retention:
         if not stale:
             return 0
         conn = self.writer.conn
-        orphans = [
-            d for d in stale
-            if not conn.execute("SELECT 1 FROM uploads WHERE directory = ?", (d,)).fetchone()
-        ]
+        orphans = [d for d in stale if not conn.execute("SELECT 1 FROM uploads WHERE directory = ?", (d,)).fetchone()]
         return self.uploads.delete(orphans)

@@ -222,7 +222,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _file(self) -> None:
         app = self.server.app
-        parts = urlsplit(self.path).path[len(FILES_PREFIX):].split("/")
+        parts = urlsplit(self.path).path[len(FILES_PREFIX) :].split("/")
         if len(parts) != 2:
             raise _HTTPError(404, "file URLs look like /api/v1/files/<ts>-<sha1>/<filename>")
         directory, filename = parts[0], unquote(parts[1])
@@ -277,12 +277,15 @@ class Handler(BaseHTTPRequestHandler):
         self._send_text(200, self.server.app.metrics.registry.render(), "text/plain; version=0.0.4")
 
     def _index(self) -> None:
-        self._send_json(200, {
-            "query": "POST /api/v1/query {\"start\": \"-1h\", \"filter\": {\"name\": \"env.*\"}}",
-            "files": "GET /api/v1/files/<ts>-<sha1>/<filename> (the value of an upload record)",
-            "rejected": "GET /api/v1/rejected?limit=100 (messages set aside, and why)",
-            "health": ["/healthz", "/readyz", "/metrics"],
-        })
+        self._send_json(
+            200,
+            {
+                "query": 'POST /api/v1/query {"start": "-1h", "filter": {"name": "env.*"}}',
+                "files": "GET /api/v1/files/<ts>-<sha1>/<filename> (the value of an upload record)",
+                "rejected": "GET /api/v1/rejected?limit=100 (messages set aside, and why)",
+                "health": ["/healthz", "/readyz", "/metrics"],
+            },
+        )
 
     def _send_text(self, status: int, text: str, content_type: str = "text/plain; charset=utf-8") -> None:
         self._send_bytes(status, text.encode(), content_type)

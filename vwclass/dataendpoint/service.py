@@ -59,11 +59,19 @@ def run(config: Config, stop: threading.Event | None = None) -> None:
         ) from None
     http = threading.Thread(target=server.serve_forever, name="http", daemon=True)
     http.start()
-    log.info("data API listening on %s:%d; store %s; uploads %s", config.listen_host, config.listen_port,
-             config.db_path, config.upload_dir)
+    log.info(
+        "data API listening on %s:%d; store %s; uploads %s",
+        config.listen_host,
+        config.listen_port,
+        config.db_path,
+        config.upload_dir,
+    )
     if not config.upload_dir.is_dir():
-        log.warning("upload directory %s does not exist (yet): upload messages will be rejected until "
-                    "the plugin runner's upload volume is mounted there", config.upload_dir)
+        log.warning(
+            "upload directory %s does not exist (yet): upload messages will be rejected until "
+            "the plugin runner's upload volume is mounted there",
+            config.upload_dir,
+        )
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         log.info("received %s; finishing the current batch", signal.Signals(signum).name)

@@ -98,8 +98,7 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     """A connection in autocommit mode (transactions are explicit); readers never write."""
     try:
         if readonly:
-            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None,
-                                   check_same_thread=False)
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
         else:
             conn = sqlite3.connect(path, isolation_level=None)
         conn.execute("PRAGMA busy_timeout = 10000")
@@ -229,8 +228,7 @@ class Writer:
             "(digest, received_at, reason, detail, routing_key, user_id, app_id, body) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                (r.digest(), now, r.reason, r.detail, r.routing_key, r.user_id, r.app_id,
-                 r.body[:REJECTED_BODY_BYTES])
+                (r.digest(), now, r.reason, r.detail, r.routing_key, r.user_id, r.app_id, r.body[:REJECTED_BODY_BYTES])
                 for r in rejections
             ],
         )

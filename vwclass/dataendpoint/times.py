@@ -11,7 +11,7 @@ from __future__ import annotations
 import calendar
 import re
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 NS = 1_000_000_000
 INT64_MAX = 2**63 - 1
@@ -52,8 +52,7 @@ def parse_time(text: str, now_ns: int) -> int:
     if match:
         return _clamp(_absolute(match))
     raise TimeError(
-        f"{text!r} is not a time: use RFC3339 like 2021-05-01T10:30:00Z or a relative time like -1h, "
-        "-30m or -2d"
+        f"{text!r} is not a time: use RFC3339 like 2021-05-01T10:30:00Z or a relative time like -1h, -30m or -2d"
     )
 
 
@@ -69,9 +68,7 @@ def format_timestamp(ns: int) -> str:
 def _absolute(match: re.Match[str]) -> int:
     year, month, day, hour, minute, second, fraction, offset = match.groups()
     try:
-        moment = datetime(
-            int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0)
-        )
+        moment = datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0))
     except ValueError as error:
         raise TimeError(f"{match.string!r} is not a valid time: {error}") from None
     seconds = calendar.timegm(moment.timetuple())
@@ -101,7 +98,7 @@ def _add_months(ns: int, months: int) -> int:
     if not months:
         return ns
     seconds, fraction = divmod(ns, NS)
-    moment = datetime.fromtimestamp(seconds, timezone.utc)
+    moment = datetime.fromtimestamp(seconds, UTC)
     total = moment.year * 12 + moment.month - 1 + months
     year, month = divmod(total, 12)
     month += 1

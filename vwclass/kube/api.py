@@ -73,7 +73,8 @@ class Kube:
         for attempt in range(attempts):
             try:
                 method_, url, headers, payload, _ = self.api_client.param_serialize(
-                    method, path,
+                    method,
+                    path,
                     query_params=query or [],
                     header_params={"Content-Type": content_type, "Accept": "application/json"},
                     body=body,
@@ -99,8 +100,9 @@ class Kube:
 
     def get_text(self, path: str) -> str:
         """A plain-text GET, such as the API server's /metrics."""
-        response = self.api_client.call_api("GET", self.api_client.configuration.host + path,
-                                            {"Accept": "text/plain"}, None, _request_timeout=60)
+        response = self.api_client.call_api(
+            "GET", self.api_client.configuration.host + path, {"Accept": "text/plain"}, None, _request_timeout=60
+        )
         data = response.read()
         if not 200 <= response.status < 300:
             raise _error_from(response.status, response.reason or "", data)
@@ -125,7 +127,9 @@ class Kube:
         meta = obj["metadata"]
         body = {**obj, "metadata": {**meta, "resourceVersion": resource_version}}
         return self.request(
-            "PUT", resource.path(meta.get("namespace"), meta["name"]), body=body,
+            "PUT",
+            resource.path(meta.get("namespace"), meta["name"]),
+            body=body,
             query=[("fieldManager", self.field_manager)],
         )
 
@@ -133,8 +137,12 @@ class Kube:
         """Creates obj; None when it already exists (a create never overwrites)."""
         resource = resource_of(obj)
         try:
-            return self.request("POST", resource.path(obj["metadata"].get("namespace")), body=obj,
-                                query=[("fieldManager", self.field_manager)])
+            return self.request(
+                "POST",
+                resource.path(obj["metadata"].get("namespace")),
+                body=obj,
+                query=[("fieldManager", self.field_manager)],
+            )
         except ApiError as error:
             if error.status == 409:
                 return None
@@ -172,6 +180,8 @@ class Kube:
 
     def patch_class_status(self, name: str, status: Obj) -> Obj:
         return self.request(
-            "PATCH", CLASS.path(None, name, "status"), body={"status": status},
+            "PATCH",
+            CLASS.path(None, name, "status"),
+            body={"status": status},
             content_type="application/merge-patch+json",
         )

@@ -23,7 +23,9 @@ TRANSIENT_BACKOFF = 8.0
 
 
 class Controller:
-    def __init__(self, kube: Kube, *, student_workers: int = 16, parallel_classes: int = 4, resync_seconds: float = 120.0) -> None:
+    def __init__(
+        self, kube: Kube, *, student_workers: int = 16, parallel_classes: int = 4, resync_seconds: float = 120.0
+    ) -> None:
         self.kube = kube
         self.pool = ThreadPoolExecutor(student_workers, thread_name_prefix="vwclass-student")
         self.resync_seconds = resync_seconds
@@ -68,7 +70,10 @@ class Controller:
         self._loop.call_soon_threadsafe(self.request, name, delay)
 
     def healthy(self) -> dict[str, int]:
-        return {"reconciles": sum(self.reconciles.values()), "failing_classes": sum(1 for v in self.failures.values() if v)}
+        return {
+            "reconciles": sum(self.reconciles.values()),
+            "failing_classes": sum(1 for v in self.failures.values() if v),
+        }
 
     def _fire(self, name: str) -> None:
         self._timers.pop(name, None)

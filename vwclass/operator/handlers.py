@@ -103,7 +103,9 @@ async def child_changed(labels: Mapping[str, str], memo: Any, **_: Any) -> None:
 for _kind in (NAMESPACE, POD, *STUDENT_KINDS):
     _group, _, _version = _kind.api_version.rpartition("/")
     kopf.on.event(
-        _group, _version, _kind.plural,
+        _group,
+        _version,
+        _kind.plural,
         id=f"child-{_kind.plural}",
         labels={names.MANAGED_BY: names.MANAGED_BY_VALUE, names.CLASS_LABEL: kopf.PRESENT},
     )(child_changed)

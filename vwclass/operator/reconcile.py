@@ -117,8 +117,12 @@ def _converge(kube: Kube, desired: Obj, actual: Obj | None) -> tuple[Obj, int]:
     applied = kube.apply(desired)
     if not drift.differs(desired, applied):
         return applied, 1
-    log.info("replacing %s/%s %s: fields added by another manager", desired["metadata"].get("namespace"),
-             desired["metadata"]["name"], desired["kind"])
+    log.info(
+        "replacing %s/%s %s: fields added by another manager",
+        desired["metadata"].get("namespace"),
+        desired["metadata"]["name"],
+        desired["kind"],
+    )
     return kube.replace(desired, applied["metadata"]["resourceVersion"]), 2
 
 
@@ -134,12 +138,17 @@ def ensure_student(kube: Kube, cls: ClassSpec, student: Student, observed: Obser
         # Created, never applied: an apply would take over a namespace someone made since we listed.
         namespace = kube.create(render.student_objects(cls, student)[0])
         if namespace is None:
-            return StudentResult(status.StudentState(student.id, False, f"namespace {student.namespace} appeared "
-                                                     "meanwhile; checking whose it is"))
+            return StudentResult(
+                status.StudentState(
+                    student.id, False, f"namespace {student.namespace} appeared meanwhile; checking whose it is"
+                )
+            )
         writes += 1
     values, wrote = _credentials(kube, cls, student, observed)
     writes += wrote
-    credentials = rabbitmq.NodeCredentials(values["admin-password"], values["service-password"], values["plugin-password"])
+    credentials = rabbitmq.NodeCredentials(
+        values["admin-password"], values["service-password"], values["plugin-password"]
+    )
     desired = render.student_objects(cls, student, credentials)
     current: dict[Key, Obj] = {}
     for obj in desired:
@@ -151,12 +160,19 @@ def ensure_student(kube: Kube, cls: ClassSpec, student: Student, observed: Obser
     for obj in observed.in_namespace(student.namespace):
         key = key_of(obj)
         labels = obj["metadata"].get("labels", {})
-        if key not in current and labels.get(names.CREDENTIALS_LABEL) != "true" and obj["kind"] != "PersistentVolumeClaim":
+        if (
+            key not in current
+            and labels.get(names.CREDENTIALS_LABEL) != "true"
+            and obj["kind"] != "PersistentVolumeClaim"
+        ):
             kube.delete(resource_of(obj), obj["metadata"]["name"], student.namespace, uid=obj["metadata"]["uid"])
             writes += 1
     workloads = [o for o in current.values() if o["kind"] in ("Deployment", "StatefulSet")]
     state = status.student_state(
-        student.id, workloads, expected_workloads(cls), observed.pods.get(student.namespace, []),
+        student.id,
+        workloads,
+        expected_workloads(cls),
+        observed.pods.get(student.namespace, []),
         0 if cls.suspended else 1,
     )
     return StudentResult(state, writes)
@@ -193,7 +209,7 @@ def _remove_students(kube: Kube, cls: ClassSpec, observed: Observed) -> int:
 
 
 def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _without_times(block: Obj | None) -> Obj:
@@ -229,7 +245,12 @@ def post_event(kube: Kube, body: Obj, kind: str, reason: str, message: str) -> N
         "apiVersion": "v1",
         "kind": "Event",
         "metadata": {"generateName": f"{meta['name']}.", "namespace": "default"},
-        "involvedObject": {"apiVersion": body["apiVersion"], "kind": body["kind"], "name": meta["name"], "uid": meta["uid"]},
+        "involvedObject": {
+            "apiVersion": body["apiVersion"],
+            "kind": body["kind"],
+            "name": meta["name"],
+            "uid": meta["uid"],
+        },
         "type": kind,
         "reason": reason,
         "message": message[:1024],
@@ -260,9 +281,16 @@ def reconcile_class(kube: Kube, name: str, pool: Executor) -> Outcome:
         observed = observe(kube, name, pool)
     except ApiError as error:
         if error.status == 403:  # cannot even look: every student is unknown, and the class says why
-            unknown = [status.StudentState(s.id, False, "not reconciled: the operator lacks a permission") for s in cls.students]
+            unknown = [
+                status.StudentState(s.id, False, "not reconciled: the operator lacks a permission")
+                for s in cls.students
+            ]
             try:
-                publish_status(kube, body, status.class_status(generation, unknown, cls.suspended, "PermissionDenied", error.message))
+                publish_status(
+                    kube,
+                    body,
+                    status.class_status(generation, unknown, cls.suspended, "PermissionDenied", error.message),
+                )
             except ApiError:
                 pass  # not even allowed to say so: the controller's log still does
         raise
@@ -292,4 +320,6 @@ def reconcile_class(kube: Kube, name: str, pool: Executor) -> Outcome:
         return Outcome(writes=0)
     # Waiting on a person (a name conflict, a bad image) needs no fast polling; provisioning does.
     waiting_on_people = writes == 0 and all(r.state.ready or r.state.failing for r in results)
-    return Outcome(requeue_after=STALLED_RECHECK if waiting_on_people else PROVISIONING_RECHECK, writes=writes, notes=conflicts)
+    return Outcome(
+        requeue_after=STALLED_RECHECK if waiting_on_people else PROVISIONING_RECHECK, writes=writes, notes=conflicts
+    )

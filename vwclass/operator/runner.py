@@ -43,8 +43,13 @@ def run(
 class EmbeddedOperator:
     """`with EmbeddedOperator(kubeconfig):` runs the operator in a thread until the block ends."""
 
-    def __init__(self, kubeconfig: str | None = None, context: str | None = None, resync_seconds: float = 120.0,
-                 liveness: str | None = None) -> None:
+    def __init__(
+        self,
+        kubeconfig: str | None = None,
+        context: str | None = None,
+        resync_seconds: float = 120.0,
+        liveness: str | None = None,
+    ) -> None:
         self.memo = _memo(kubeconfig, context, resync_seconds)
         self.liveness = liveness
         self._stop = threading.Event()

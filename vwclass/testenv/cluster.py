@@ -198,7 +198,9 @@ class Cluster:
         context.load_cert_chain(str(pki_dir / "admin.crt"), str(pki_dir / "admin.key"))
         return context
 
-    def _wait_http(self, url: str, component: str, timeout: float = 90.0, context: ssl.SSLContext | None = None) -> None:
+    def _wait_http(
+        self, url: str, component: str, timeout: float = 90.0, context: ssl.SSLContext | None = None
+    ) -> None:
         deadline = time.monotonic() + timeout
         last = ""
         while time.monotonic() < deadline:
@@ -265,39 +267,59 @@ class Cluster:
             peer = f"http://127.0.0.1:{ports['etcd-peer']}"
             client = f"http://127.0.0.1:{ports['etcd']}"
             return [
-                binary, "--name=vwclass", f"--data-dir={self.directory / 'etcd'}",
-                f"--listen-client-urls={client}", f"--advertise-client-urls={client}",
-                f"--listen-peer-urls={peer}", f"--initial-advertise-peer-urls={peer}",
-                f"--initial-cluster=vwclass={peer}", "--unsafe-no-fsync", "--log-level=warn",
+                binary,
+                "--name=vwclass",
+                f"--data-dir={self.directory / 'etcd'}",
+                f"--listen-client-urls={client}",
+                f"--advertise-client-urls={client}",
+                f"--listen-peer-urls={peer}",
+                f"--initial-advertise-peer-urls={peer}",
+                f"--initial-cluster=vwclass={peer}",
+                "--unsafe-no-fsync",
+                "--log-level=warn",
             ]
         if component == "kube-apiserver":
             return [
-                binary, f"--etcd-servers=http://127.0.0.1:{ports['etcd']}",
-                "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
+                binary,
+                f"--etcd-servers=http://127.0.0.1:{ports['etcd']}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
                 f"--secure-port={ports['apiserver']}",
-                f"--tls-cert-file={pki_dir / 'apiserver.crt'}", f"--tls-private-key-file={pki_dir / 'apiserver.key'}",
+                f"--tls-cert-file={pki_dir / 'apiserver.crt'}",
+                f"--tls-private-key-file={pki_dir / 'apiserver.key'}",
                 f"--client-ca-file={pki_dir / 'ca.crt'}",
                 "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
                 f"--service-account-key-file={pki_dir / 'sa.pub'}",
                 f"--service-account-signing-key-file={pki_dir / 'sa.key'}",
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
-                "--authorization-mode=Node,RBAC", "--allow-privileged=true", "--profiling=false",
+                "--authorization-mode=Node,RBAC",
+                "--allow-privileged=true",
+                "--profiling=false",
                 f"--cert-dir={self.directory / 'pki'}",
             ]
         if component == "kube-controller-manager":
             kubeconfig = self.directory / "controller-manager.kubeconfig"
             return [
-                binary, f"--kubeconfig={kubeconfig}", f"--authentication-kubeconfig={kubeconfig}",
-                f"--authorization-kubeconfig={kubeconfig}", "--bind-address=127.0.0.1",
-                f"--secure-port={ports['controller-manager']}", f"--root-ca-file={pki_dir / 'ca.crt'}",
+                binary,
+                f"--kubeconfig={kubeconfig}",
+                f"--authentication-kubeconfig={kubeconfig}",
+                f"--authorization-kubeconfig={kubeconfig}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={ports['controller-manager']}",
+                f"--root-ca-file={pki_dir / 'ca.crt'}",
                 f"--service-account-private-key-file={pki_dir / 'sa.key'}",
-                "--use-service-account-credentials=true", "--leader-elect=false",
+                "--use-service-account-credentials=true",
+                "--leader-elect=false",
                 # PersistentVolumeClaims bind here as on MicroK8s' hostpath-storage (local-only, test use).
                 "--enable-hostpath-provisioner=true",
                 # Client limits and worker counts of a busy real cluster, so they don't bound the tests.
-                "--kube-api-qps=500", "--kube-api-burst=1000", "--concurrent-namespace-syncs=30",
-                "--concurrent-deployment-syncs=20", "--concurrent-replicaset-syncs=20",
-                "--concurrent-statefulset-syncs=20", "--concurrent-gc-syncs=40",
+                "--kube-api-qps=500",
+                "--kube-api-burst=1000",
+                "--concurrent-namespace-syncs=30",
+                "--concurrent-deployment-syncs=20",
+                "--concurrent-replicaset-syncs=20",
+                "--concurrent-statefulset-syncs=20",
+                "--concurrent-gc-syncs=40",
                 # After an outage of the control plane a kubelet sets its pods Ready again; kwok never
                 # does. So a node is not declared lost over an outage the reliability tests cause.
                 "--node-monitor-grace-period=5m",
@@ -305,15 +327,20 @@ class Cluster:
         if component == "kube-scheduler":
             kubeconfig = self.directory / "scheduler.kubeconfig"
             return [
-                binary, f"--config={self.directory / 'scheduler.yaml'}",
-                f"--authentication-kubeconfig={kubeconfig}", f"--authorization-kubeconfig={kubeconfig}",
-                "--bind-address=127.0.0.1", f"--secure-port={ports['scheduler']}",
+                binary,
+                f"--config={self.directory / 'scheduler.yaml'}",
+                f"--authentication-kubeconfig={kubeconfig}",
+                f"--authorization-kubeconfig={kubeconfig}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={ports['scheduler']}",
             ]
         if component == "kwok":
             return [
-                binary, f"--kubeconfig={self.kubeconfig}",
+                binary,
+                f"--kubeconfig={self.kubeconfig}",
                 "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
-                f"--cidr={POD_CIDR}", "--node-ip=10.200.0.1",
+                f"--cidr={POD_CIDR}",
+                "--node-ip=10.200.0.1",
                 # Heartbeats through Leases, as kubelets do; without them the node controller sees
                 # stale nodes now and then and marks every pod on them not Ready.
                 "--node-lease-duration-seconds=40",

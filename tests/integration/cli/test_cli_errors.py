@@ -38,8 +38,16 @@ def roster_with_duplicates(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.mark.parametrize("args", [("list",), ("status", "physics"), ("scale", "physics", "--students", "3"),
-                                  ("delete", "physics", "--yes"), ("install",)])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("list",),
+        ("status", "physics"),
+        ("scale", "physics", "--students", "3"),
+        ("delete", "physics", "--yes"),
+        ("install",),
+    ],
+)
 def test_an_unreachable_cluster_is_exit_3_naming_it(cli: Cli, unreachable: Path, args: tuple[str, ...]) -> None:
     server = yaml.safe_load(unreachable.read_text())["clusters"][0]["cluster"]["server"]
     result = cli(*args, kubeconfig=unreachable)
@@ -67,23 +75,45 @@ def test_no_kubeconfig_or_no_context_is_exit_3(cli: Cli, tmp_path: Path, kubecon
     assert "no usable kubeconfig" in one_line(context.stderr) and "no-such-context" in context.stderr
 
 
-@pytest.mark.parametrize(("args", "fragment"), [
-    (("create", "Physics!", "--students", "3"), "invalid class 'Physics!': NAME: metadata.name: 'Physics!' is not a valid name"),
-    (("create", "physics", "--students", "0"), "--students: spec.students: 0 is less than the minimum of 1"),
-    (("create", "physics", "--students", "501"), "--students: spec.students: 501 is greater than the maximum of 500"),
-    (("create", "physics"), "--students/--roster: spec: set exactly one of spec.students"),
-    (("create", "physics", "--students", "3", "--image", "gpu=nvidia/cuda:12"),
-     "--image: unknown component 'gpu'; components are rabbitmq, plugin-runner, data-sharing-service"),
-    (("create", "physics", "--students", "3", "--image", "plugin-runner=bad image"), "--image: spec.images.pluginRunner"),
-    (("create", "physics", "--students", "3", "--preset", "huge"), "--preset: spec.resources.preset: 'huge' is not one of"),
-    (("create", "physics", "--students", "3", "--pod-security", "privileged"), "--pod-security: spec.podSecurity"),
-    (("create", "physics", "--students", "3", "--timeout", "soon"), "--timeout 'soon' is not a duration"),
-    (("scale", "physics", "--students", "0"), "--students 0: spec.students: 0 is less than the minimum of 1"),
-    (("credentials", "physics", "--out", "x", "--duration", "5m"), "--duration 5m: must be between 10m"),
-    (("credentials", "physics", "--out", "x", "--duration", "30d"), "--duration 30d: must be between 10m"),
-    (("create", "physics", "--roster", "no-such-file.csv"), "cannot read roster no-such-file.csv: No such file or directory"),
-])
-def test_bad_input_is_exit_2_before_any_request(cli: Cli, unreachable: Path, args: tuple[str, ...], fragment: str) -> None:
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (
+            ("create", "Physics!", "--students", "3"),
+            "invalid class 'Physics!': NAME: metadata.name: 'Physics!' is not a valid name",
+        ),
+        (("create", "physics", "--students", "0"), "--students: spec.students: 0 is less than the minimum of 1"),
+        (
+            ("create", "physics", "--students", "501"),
+            "--students: spec.students: 501 is greater than the maximum of 500",
+        ),
+        (("create", "physics"), "--students/--roster: spec: set exactly one of spec.students"),
+        (
+            ("create", "physics", "--students", "3", "--image", "gpu=nvidia/cuda:12"),
+            "--image: unknown component 'gpu'; components are rabbitmq, plugin-runner, data-sharing-service",
+        ),
+        (
+            ("create", "physics", "--students", "3", "--image", "plugin-runner=bad image"),
+            "--image: spec.images.pluginRunner",
+        ),
+        (
+            ("create", "physics", "--students", "3", "--preset", "huge"),
+            "--preset: spec.resources.preset: 'huge' is not one of",
+        ),
+        (("create", "physics", "--students", "3", "--pod-security", "privileged"), "--pod-security: spec.podSecurity"),
+        (("create", "physics", "--students", "3", "--timeout", "soon"), "--timeout 'soon' is not a duration"),
+        (("scale", "physics", "--students", "0"), "--students 0: spec.students: 0 is less than the minimum of 1"),
+        (("credentials", "physics", "--out", "x", "--duration", "5m"), "--duration 5m: must be between 10m"),
+        (("credentials", "physics", "--out", "x", "--duration", "30d"), "--duration 30d: must be between 10m"),
+        (
+            ("create", "physics", "--roster", "no-such-file.csv"),
+            "cannot read roster no-such-file.csv: No such file or directory",
+        ),
+    ],
+)
+def test_bad_input_is_exit_2_before_any_request(
+    cli: Cli, unreachable: Path, args: tuple[str, ...], fragment: str
+) -> None:
     # Against an unreachable cluster: a 2 (not a 3) proves the input was refused before any request.
     result = cli(*args, kubeconfig=unreachable)
     assert result.exit_code == 2, result.output
@@ -122,19 +152,25 @@ def nobody(cli_kube: Kube, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     """A kubeconfig for a ServiceAccount that nobody granted anything."""
     namespace = unique("cli-nobody")
     cli_kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
-    cli_kube.apply({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "nobody", "namespace": namespace}})
+    cli_kube.apply(
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "nobody", "namespace": namespace}}
+    )
     yield token_kubeconfig(cli_kube, namespace, "nobody", tmp_path_factory.mktemp("nobody") / "kubeconfig")
     cli_kube.delete(NAMESPACE, namespace)
 
 
-@pytest.mark.parametrize(("args", "verb"), [
-    (("list",), "list"),
-    (("create", "denied", "--students", "1"), "create"),
-    (("status", "denied"), "get"),
-    (("suspend", "denied"), "get"),
-])
-def test_a_user_without_permission_is_told_which_verb_was_denied(cli: Cli, nobody: Path, args: tuple[str, ...],
-                                                                 verb: str) -> None:
+@pytest.mark.parametrize(
+    ("args", "verb"),
+    [
+        (("list",), "list"),
+        (("create", "denied", "--students", "1"), "create"),
+        (("status", "denied"), "get"),
+        (("suspend", "denied"), "get"),
+    ],
+)
+def test_a_user_without_permission_is_told_which_verb_was_denied(
+    cli: Cli, nobody: Path, args: tuple[str, ...], verb: str
+) -> None:
     result = cli(*args, kubeconfig=nobody)
     assert result.exit_code == 4, result.output
     line = one_line(result.stderr)
@@ -151,9 +187,13 @@ def test_credentials_need_permission_to_read_the_class(cli: Cli, nobody: Path, t
 
 
 def test_status_of_a_missing_class_is_exit_2(cli: Cli) -> None:
-    for args in (("status", "no-such-class"), ("scale", "no-such-class", "-n", "2"), ("resume", "no-such-class"),
-                 ("delete", "no-such-class", "--yes"), ("credentials", "no-such-class", "--out", "/tmp/x")):
+    for args in (
+        ("status", "no-such-class"),
+        ("scale", "no-such-class", "-n", "2"),
+        ("resume", "no-such-class"),
+        ("delete", "no-such-class", "--yes"),
+        ("credentials", "no-such-class", "--out", "/tmp/x"),
+    ):
         result = cli(*args)
         assert result.exit_code == 2, (args, result.output)
         assert one_line(result.stderr) == "error: there is no class 'no-such-class' (see `vwclass list`)\n"
-

@@ -28,8 +28,12 @@ SERVICE = BY_KIND[("v1", "Service")]
 STORAGE_CLASS = BY_KIND[("storage.k8s.io/v1", "StorageClass")]
 CLUSTER_ROLE = BY_KIND[("rbac.authorization.k8s.io/v1", "ClusterRole")]
 EXPECTED = {
-    ("CustomResourceDefinition", names.CRD_NAME), ("Namespace", "vwclass-system"), ("ServiceAccount", "vwclass-operator"),
-    ("ClusterRole", "vwclass-operator"), ("ClusterRoleBinding", "vwclass-operator"), ("ClusterRole", "vwclass-student"),
+    ("CustomResourceDefinition", names.CRD_NAME),
+    ("Namespace", "vwclass-system"),
+    ("ServiceAccount", "vwclass-operator"),
+    ("ClusterRole", "vwclass-operator"),
+    ("ClusterRoleBinding", "vwclass-operator"),
+    ("ClusterRole", "vwclass-student"),
     ("Deployment", "vwclass-operator"),
 }
 
@@ -56,10 +60,14 @@ def test_dry_run_prints_the_kustomization_without_a_cluster(tmp_path: Path, kube
 
 @pytest.fixture
 def dns_service(cli_kube: Kube) -> Iterator[None]:
-    cli_kube.apply({
-        "apiVersion": "v1", "kind": "Service", "metadata": {"name": "kube-dns", "namespace": "kube-system"},
-        "spec": {"ports": [{"name": "dns", "port": 53, "protocol": "UDP"}]},
-    })
+    cli_kube.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "kube-dns", "namespace": "kube-system"},
+            "spec": {"ports": [{"name": "dns", "port": 53, "protocol": "UDP"}]},
+        }
+    )
     yield
     cli_kube.delete(SERVICE, "kube-dns", "kube-system")
 
@@ -75,7 +83,9 @@ def test_install_then_doctor(cli: Cli, cli_kube: Kube, dns_service: None) -> Non
     assert f"applied CustomResourceDefinition {names.CRD_NAME}" in result.stdout
     assert "applied Deployment vwclass-system/vwclass-operator" in result.stdout
     crd = cli_kube.get(CRD, names.CRD_NAME)
-    assert crd is not None and any(c["type"] == "Established" and c["status"] == "True" for c in crd["status"]["conditions"])
+    assert crd is not None and any(
+        c["type"] == "Established" and c["status"] == "True" for c in crd["status"]["conditions"]
+    )
     assert cli_kube.get(CLUSTER_ROLE, "vwclass-student") is not None
     assert cli_kube.get(DEPLOYMENT, "vwclass-operator", "vwclass-system") is not None
     # Applied server-side under our own field manager.
@@ -83,11 +93,18 @@ def test_install_then_doctor(cli: Cli, cli_kube: Kube, dns_service: None) -> Non
     assert "vwclass-cli" in managers
 
     # kwok runs the operator's pod (nothing inside): the Deployment becomes Available.
-    code, checks = eventually(lambda: (lambda r: r if r[0] == 0 else None)(_doctor(cli)), timeout=60,
-                              what="doctor passing")
+    code, checks = eventually(
+        lambda: (lambda r: r if r[0] == 0 else None)(_doctor(cli)), timeout=60, what="doctor passing"
+    )
     assert {name: c["state"] for name, c in checks.items()} == {
-        "cluster reachable": "ok", "Kubernetes version": "ok", "RBAC": "ok", "cluster DNS": "ok",
-        "default StorageClass": "ok", "VirtualWaggleClass CRD": "ok", "student role": "ok", "operator": "ok",
+        "cluster reachable": "ok",
+        "Kubernetes version": "ok",
+        "RBAC": "ok",
+        "cluster DNS": "ok",
+        "default StorageClass": "ok",
+        "VirtualWaggleClass CRD": "ok",
+        "student role": "ok",
+        "operator": "ok",
         "your permissions": "ok",
     }
     assert checks["cluster DNS"]["detail"] == "Service kube-system/kube-dns"
@@ -104,8 +121,14 @@ def test_doctor_fails_without_dns_and_names_microk8s_addons(cli: Cli, cli_kube: 
     assert checks["cluster DNS"]["fix"] == "install CoreDNS (most distributions ship it as an addon)"
     assert "MicroK8s" not in checks
     # MicroK8s is recognised by its storage class; the fixes become its addons.
-    cli_kube.apply({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "microk8s-hostpath"},
-                    "provisioner": "microk8s.io/hostpath"})
+    cli_kube.apply(
+        {
+            "apiVersion": "storage.k8s.io/v1",
+            "kind": "StorageClass",
+            "metadata": {"name": "microk8s-hostpath"},
+            "provisioner": "microk8s.io/hostpath",
+        }
+    )
     try:
         result = cli("doctor")
         code, checks = _doctor(cli)
@@ -113,8 +136,12 @@ def test_doctor_fails_without_dns_and_names_microk8s_addons(cli: Cli, cli_kube: 
         cli_kube.delete(STORAGE_CLASS, "microk8s-hostpath")
     assert code == 1 and result.exit_code == 1
     assert checks["cluster DNS"]["fix"] == "microk8s enable dns"
-    assert checks["MicroK8s"] == {"name": "MicroK8s", "state": "warning", "detail": "addons missing: cluster DNS",
-                                  "fix": "microk8s enable dns hostpath-storage rbac registry"}
+    assert checks["MicroK8s"] == {
+        "name": "MicroK8s",
+        "state": "warning",
+        "detail": "addons missing: cluster DNS",
+        "fix": "microk8s enable dns hostpath-storage rbac registry",
+    }
     assert "microk8s enable dns hostpath-storage rbac registry" in result.stdout
     assert one_line(result.stderr) == "1 check failed: cluster DNS\n"
 
@@ -141,7 +168,12 @@ def test_uninstall_refuses_while_a_class_exists_then_force_removes_everything(cl
     assert cli_kube.get(CLUSTER_ROLE, "vwclass-student") is None
 
     # Without the CRD every class command says how to fix it.
-    for args in (("list",), ("status", "keepme"), ("create", "keepme", "--students", "1"), ("delete", "keepme", "--yes")):
+    for args in (
+        ("list",),
+        ("status", "keepme"),
+        ("create", "keepme", "--students", "1"),
+        ("delete", "keepme", "--yes"),
+    ):
         result = cli(*args)
         assert result.exit_code == 3, (args, result.output)
         assert one_line(result.stderr) == (

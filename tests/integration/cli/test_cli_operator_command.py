@@ -28,17 +28,28 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def test_the_operator_command_reconciles_and_stops_on_sigterm(cli: Cli, cli_kube: Kube, kubeconfig: Path,
-                                                              tmp_path: Path) -> None:
+def test_the_operator_command_reconciles_and_stops_on_sigterm(
+    cli: Cli, cli_kube: Kube, kubeconfig: Path, tmp_path: Path
+) -> None:
     port = _free_port()
     log = (tmp_path / "operator.log").open("w")
     process = subprocess.Popen(
-        [str(VWCLASS), "--kubeconfig", str(kubeconfig), "operator", "--liveness", f"http://127.0.0.1:{port}/healthz",
-         "--resync-seconds", "30"],
-        stdout=log, stderr=subprocess.STDOUT,
+        [
+            str(VWCLASS),
+            "--kubeconfig",
+            str(kubeconfig),
+            "operator",
+            "--liveness",
+            f"http://127.0.0.1:{port}/healthz",
+            "--resync-seconds",
+            "30",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     name = unique("opcmd")
     try:
+
         def healthy() -> bool:
             assert process.poll() is None, (tmp_path / "operator.log").read_text()
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
@@ -62,7 +73,9 @@ def test_the_operator_command_reconciles_and_stops_on_sigterm(cli: Cli, cli_kube
     # An in-cluster operator (test_cli_install leaves one, Available on kwok) doing the same work is pointed out.
     deployment = cli_kube.get(BY_KIND[("apps/v1", "Deployment")], "vwclass-operator", "vwclass-system")
     in_cluster = bool(deployment and deployment.get("status", {}).get("readyReplicas"))
-    assert ("warning: the in-cluster operator (vwclass-system/vwclass-operator) is running too" in log_text) is in_cluster
+    assert (
+        "warning: the in-cluster operator (vwclass-system/vwclass-operator) is running too" in log_text
+    ) is in_cluster
 
 
 def test_the_operator_command_without_a_cluster_is_one_line(tmp_path: Path) -> None:

@@ -49,7 +49,12 @@ def test_list_in_every_format(cli: Cli, roster_class: str) -> None:
     assert row[1:3] == ["2/2", "Ready"] and row[3][-1] in "smhd"
     as_json = {c["name"]: c for c in json.loads(cli("list", "-o", "json").stdout)}
     assert as_json[roster_class] | {"created": "-"} == {
-        "name": roster_class, "ready": 2, "desired": 2, "phase": "Ready", "upToDate": True, "suspended": False,
+        "name": roster_class,
+        "ready": 2,
+        "desired": 2,
+        "phase": "Ready",
+        "upToDate": True,
+        "suspended": False,
         "created": "-",
     }
     as_yaml = {c["name"]: c for c in yaml.safe_load(cli("list", "-o", "yaml").stdout)}
@@ -61,14 +66,29 @@ def test_status_shows_every_component_of_every_student(cli: Cli, roster_class: s
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[0] == f"class {roster_class}: Ready, 2/2 students ready"
-    assert lines[1].split() == ["STUDENT", "NAME", "NAMESPACE", "RABBITMQ", "ENDPOINT", "RUNNER", "APP-META", "SHARING",
-                                "RESTARTS", "REASON"]
+    assert lines[1].split() == [
+        "STUDENT",
+        "NAME",
+        "NAMESPACE",
+        "RABBITMQ",
+        "ENDPOINT",
+        "RUNNER",
+        "APP-META",
+        "SHARING",
+        "RESTARTS",
+        "REASON",
+    ]
     assert lines[2].split() == ["alice", "Alice", "Liddell", f"{roster_class}-alice", *["ready"] * 5, "0", "-"]
     assert lines[3].split() == ["bob", "Bob", "Dylan", f"{roster_class}-bob", *["ready"] * 5, "0", "-"]
     data = json.loads(cli("status", roster_class, "-o", "json").stdout)
     assert data["students"][0] == {
-        "student": "alice", "name": "Alice Liddell", "namespace": f"{roster_class}-alice", "ready": True,
-        "components": dict.fromkeys(COMPONENTS, "ready"), "restarts": 0, "reason": "",
+        "student": "alice",
+        "name": "Alice Liddell",
+        "namespace": f"{roster_class}-alice",
+        "ready": True,
+        "components": dict.fromkeys(COMPONENTS, "ready"),
+        "restarts": 0,
+        "reason": "",
     }
 
 
@@ -86,8 +106,12 @@ def test_shell_completion_offers_the_cluster_s_classes(kubeconfig: Path, roster_
 
     from tests.integration.cli.conftest import VWCLASS
 
-    env = {**os.environ, "_VWCLASS_COMPLETE": "complete_bash", "COMP_CWORD": "4",
-           "COMP_WORDS": f"vwclass --kubeconfig {kubeconfig} status {roster_class[:6]}"}
+    env = {
+        **os.environ,
+        "_VWCLASS_COMPLETE": "complete_bash",
+        "COMP_CWORD": "4",
+        "COMP_WORDS": f"vwclass --kubeconfig {kubeconfig} status {roster_class[:6]}",
+    }
     result = subprocess.run([str(VWCLASS)], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0
     assert roster_class in result.stdout.split()
@@ -104,7 +128,9 @@ def test_a_roster_class_cannot_be_scaled_by_number(cli: Cli, cli_kube: Kube, ros
 def test_credentials_for_an_unknown_student_are_refused(cli: Cli, roster_class: str, tmp_path: Path) -> None:
     result = cli("credentials", roster_class, "--student", "carol", "--out", str(tmp_path / "out"))
     assert result.exit_code == 2
-    assert one_line(result.stderr) == f"error: class '{roster_class}' has no student 'carol' (its students: alice, bob)\n"
+    assert (
+        one_line(result.stderr) == f"error: class '{roster_class}' has no student 'carol' (its students: alice, bob)\n"
+    )
     assert not (tmp_path / "out").exists()
 
 
@@ -135,7 +161,10 @@ def _status_of(call: Any) -> int:
 
 
 def test_credentials_confine_each_student_to_their_own_namespace(
-    cli: Cli, cli_kube: Kube, roster_class: str, tmp_path: Path,
+    cli: Cli,
+    cli_kube: Kube,
+    roster_class: str,
+    tmp_path: Path,
 ) -> None:
     out = tmp_path / "handout"
     issued_at = time.time()
@@ -171,12 +200,18 @@ def test_credentials_confine_each_student_to_their_own_namespace(
     claims = _jwt_claims(token)
     assert abs(claims["exp"] - (issued_at + 600)) < 60
     assert claims["sub"] == f"system:serviceaccount:{alice_ns}:student"
-    review = cli_kube.request("POST", "/apis/authentication.k8s.io/v1/tokenreviews", body={
-        "apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": {"token": token}})
+    review = cli_kube.request(
+        "POST",
+        "/apis/authentication.k8s.io/v1/tokenreviews",
+        body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": {"token": token}},
+    )
     assert review["status"]["authenticated"] is True
     assert review["status"]["user"]["username"] == f"system:serviceaccount:{alice_ns}:student"
-    token_secrets = [s for s in cli_kube.list(BY_KIND[("v1", "Secret")], namespace=alice_ns)
-                     if s.get("type") == "kubernetes.io/service-account-token"]
+    token_secrets = [
+        s
+        for s in cli_kube.list(BY_KIND[("v1", "Secret")], namespace=alice_ns)
+        if s.get("type") == "kubernetes.io/service-account-token"
+    ]
     assert token_secrets == []
 
     # As alice: her default namespace works with plain kubectl.
@@ -187,21 +222,40 @@ def test_credentials_confine_each_student_to_their_own_namespace(
 
     # Allowed: a Deployment of her own, and reading her pods' logs.
     deployment = {
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "my-plugin", "namespace": alice_ns},
-        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "my-plugin"}}, "template": {
-            "metadata": {"labels": {"app": "my-plugin"}},
-            "spec": {"containers": [{"name": "plugin", "image": "python:3.12-slim"}]}}},
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "my-plugin", "namespace": alice_ns},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": "my-plugin"}},
+            "template": {
+                "metadata": {"labels": {"app": "my-plugin"}},
+                "spec": {"containers": [{"name": "plugin", "image": "python:3.12-slim"}]},
+            },
+        },
     }
     created = alice.request("POST", f"/apis/apps/v1/namespaces/{alice_ns}/deployments", body=deployment)
     assert created["metadata"]["name"] == "my-plugin"
-    access = alice.request("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", body={
-        "apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
-        "spec": {"resourceAttributes": {"verb": "get", "resource": "pods", "subresource": "log", "namespace": alice_ns}}})
+    access = alice.request(
+        "POST",
+        "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+        body={
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SelfSubjectAccessReview",
+            "spec": {
+                "resourceAttributes": {"verb": "get", "resource": "pods", "subresource": "log", "namespace": alice_ns}
+            },
+        },
+    )
     assert access["status"]["allowed"] is True
     # No kubelet behind kwok's pods: the log request may fail there, but it is authorized.
-    assert _status_of(lambda: alice.request("GET", f"/api/v1/namespaces/{alice_ns}/pods/rabbitmq-0/log",
-                                            attempts=1)) != 403
-    assert _status_of(lambda: alice.request("DELETE", f"/apis/apps/v1/namespaces/{alice_ns}/deployments/my-plugin")) == 200
+    assert (
+        _status_of(lambda: alice.request("GET", f"/api/v1/namespaces/{alice_ns}/pods/rabbitmq-0/log", attempts=1))
+        != 403
+    )
+    assert (
+        _status_of(lambda: alice.request("DELETE", f"/apis/apps/v1/namespaces/{alice_ns}/deployments/my-plugin")) == 200
+    )
 
     # Denied by the API server itself: everything beyond her namespace, and what isolates it.
     merge = "application/merge-patch+json"
@@ -209,28 +263,46 @@ def test_credentials_confine_each_student_to_their_own_namespace(
         "list namespaces": lambda: alice.request("GET", "/api/v1/namespaces"),
         "list bob's pods": lambda: alice.request("GET", f"/api/v1/namespaces/{bob_ns}/pods"),
         "read bob's credentials": lambda: alice.request(
-            "GET", f"/api/v1/namespaces/{bob_ns}/secrets/{names.CREDENTIALS_SECRET}"),
+            "GET", f"/api/v1/namespaces/{bob_ns}/secrets/{names.CREDENTIALS_SECRET}"
+        ),
         "read kube-system's secrets": lambda: alice.request("GET", "/api/v1/namespaces/kube-system/secrets"),
         "read default's secrets": lambda: alice.request("GET", "/api/v1/namespaces/default/secrets"),
         "read the class": lambda: alice.request("GET", CLASS.path(None, roster_class)),
-        "edit the class": lambda: alice.request("PATCH", CLASS.path(None, roster_class),
-                                                body={"spec": {"suspended": True}}, content_type=merge),
+        "edit the class": lambda: alice.request(
+            "PATCH", CLASS.path(None, roster_class), body={"spec": {"suspended": True}}, content_type=merge
+        ),
         "edit her NetworkPolicy": lambda: alice.request(
-            "PATCH", f"/apis/networking.k8s.io/v1/namespaces/{alice_ns}/networkpolicies/isolate-ingress",
-            body={"spec": {"ingress": [{}]}}, content_type=merge),
+            "PATCH",
+            f"/apis/networking.k8s.io/v1/namespaces/{alice_ns}/networkpolicies/isolate-ingress",
+            body={"spec": {"ingress": [{}]}},
+            content_type=merge,
+        ),
         "delete her NetworkPolicy": lambda: alice.request(
-            "DELETE", f"/apis/networking.k8s.io/v1/namespaces/{alice_ns}/networkpolicies/limit-egress"),
+            "DELETE", f"/apis/networking.k8s.io/v1/namespaces/{alice_ns}/networkpolicies/limit-egress"
+        ),
         "edit her ResourceQuota": lambda: alice.request(
-            "PATCH", f"/api/v1/namespaces/{alice_ns}/resourcequotas/student-quota",
-            body={"spec": {"hard": {"pods": "1000"}}}, content_type=merge),
+            "PATCH",
+            f"/api/v1/namespaces/{alice_ns}/resourcequotas/student-quota",
+            body={"spec": {"hard": {"pods": "1000"}}},
+            content_type=merge,
+        ),
         "edit her RoleBinding": lambda: alice.request(
-            "PATCH", f"/apis/rbac.authorization.k8s.io/v1/namespaces/{alice_ns}/rolebindings/student",
-            body={"metadata": {"labels": {"mine": "yes"}}}, content_type=merge),
+            "PATCH",
+            f"/apis/rbac.authorization.k8s.io/v1/namespaces/{alice_ns}/rolebindings/student",
+            body={"metadata": {"labels": {"mine": "yes"}}},
+            content_type=merge,
+        ),
         "bind herself to cluster-admin": lambda: alice.request(
-            "POST", f"/apis/rbac.authorization.k8s.io/v1/namespaces/{alice_ns}/rolebindings", body={
-                "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "root"},
+            "POST",
+            f"/apis/rbac.authorization.k8s.io/v1/namespaces/{alice_ns}/rolebindings",
+            body={
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": {"name": "root"},
                 "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
-                "subjects": [{"kind": "ServiceAccount", "name": "student", "namespace": alice_ns}]}),
+                "subjects": [{"kind": "ServiceAccount", "name": "student", "namespace": alice_ns}],
+            },
+        ),
     }
     assert {what: _status_of(call) for what, call in denied.items()} == dict.fromkeys(denied, 403)
     # Bob's own kubeconfig, by contrast, reads bob's namespace.

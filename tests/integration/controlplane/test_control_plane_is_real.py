@@ -131,7 +131,9 @@ def test_an_object_whose_owner_is_deleted_is_garbage_collected(api_client, names
 
 def test_a_requested_service_account_token_authenticates_and_rbac_limits_it(api_client, kubeconfig, namespace):  # type: ignore[no-untyped-def]
     core, rbac = client.CoreV1Api(api_client), client.RbacAuthorizationV1Api(api_client)
-    core.create_namespaced_service_account(namespace, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name="reader")))
+    core.create_namespaced_service_account(
+        namespace, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name="reader"))
+    )
     rbac.create_namespaced_role(
         namespace,
         client.V1Role(

@@ -39,7 +39,9 @@ def test_up_status_down_and_up_again_leave_no_process_behind(tmp_path: Path, tes
         kubectl = build.bin_dir() / "kubectl"
         nodes = subprocess.run(
             [str(kubectl), "--kubeconfig", str(kubeconfig), "get", "nodes", "-o", "json"],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         items = json.loads(nodes.stdout)["items"]
         assert len(items) >= 3

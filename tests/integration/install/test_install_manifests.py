@@ -45,8 +45,11 @@ def test_kubectl_apply_k_installs_everything(installed: Kube, kubeconfig: Path) 
     assert listed.returncode == 0, listed.stderr
     names = set(listed.stdout.split())
     assert {
-        "namespace/vwclass-system", "serviceaccount/vwclass-operator", "clusterrole.rbac.authorization.k8s.io/vwclass-operator",
-        "clusterrole.rbac.authorization.k8s.io/vwclass-student", "deployment.apps/vwclass-operator",
+        "namespace/vwclass-system",
+        "serviceaccount/vwclass-operator",
+        "clusterrole.rbac.authorization.k8s.io/vwclass-operator",
+        "clusterrole.rbac.authorization.k8s.io/vwclass-student",
+        "deployment.apps/vwclass-operator",
         "customresourcedefinition.apiextensions.k8s.io/virtualwaggleclasses.edu.sagecontinuum.org",
     } <= names
 
@@ -73,23 +76,37 @@ def crippled_account(installed: Kube) -> Iterator[str]:
     role["rules"] = [r for r in role["rules"] if "networkpolicies" not in r.get("resources", [])]
     assert len(role["rules"]) == len(_role()["rules"]) - 1
     installed.apply(role)
-    installed.apply({"apiVersion": "v1", "kind": "ServiceAccount",
-                     "metadata": {"name": "vwclass-operator-crippled", "namespace": "vwclass-system"}})
+    installed.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": "vwclass-operator-crippled", "namespace": "vwclass-system"},
+        }
+    )
     binding = {
-        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
         "metadata": {"name": "vwclass-operator-crippled"},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "vwclass-operator-crippled"},
+        "roleRef": {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "ClusterRole",
+            "name": "vwclass-operator-crippled",
+        },
         "subjects": [{"kind": "ServiceAccount", "name": "vwclass-operator-crippled", "namespace": "vwclass-system"}],
     }
     installed.apply(binding)
     yield "vwclass-operator-crippled"
-    for path in ("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/vwclass-operator-crippled",
-                 "/apis/rbac.authorization.k8s.io/v1/clusterroles/vwclass-operator-crippled",
-                 "/api/v1/namespaces/vwclass-system/serviceaccounts/vwclass-operator-crippled"):
+    for path in (
+        "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/vwclass-operator-crippled",
+        "/apis/rbac.authorization.k8s.io/v1/clusterroles/vwclass-operator-crippled",
+        "/api/v1/namespaces/vwclass-system/serviceaccounts/vwclass-operator-crippled",
+    ):
         installed.request("DELETE", path)
 
 
-def test_a_missing_rule_stalls_the_class_with_a_message_naming_it(installed: Kube, crippled_account: str, tmp_path: Path) -> None:
+def test_a_missing_rule_stalls_the_class_with_a_message_naming_it(
+    installed: Kube, crippled_account: str, tmp_path: Path
+) -> None:
     kubeconfig = token_kubeconfig(installed, "vwclass-system", crippled_account, tmp_path / "crippled.kubeconfig")
     with EmbeddedOperator(str(kubeconfig)):
         installed.apply(class_body("norbac", students=1))
@@ -120,12 +137,17 @@ def test_the_examples_apply_cleanly(installed: Kube, example: str) -> None:
     for document in yaml.safe_load_all((EXAMPLES / example).read_text()):
         if document["kind"] == "VirtualWaggleClass":
             installed.request(
-                "POST", "/apis/edu.sagecontinuum.org/v1alpha1/virtualwaggleclasses", body=document,
+                "POST",
+                "/apis/edu.sagecontinuum.org/v1alpha1/virtualwaggleclasses",
+                body=document,
                 query=[("dryRun", "All"), ("fieldValidation", "Strict")],
             )
         elif document["kind"] == "Kustomization":  # Flux: health-checks our classes
             checks = document["spec"]["healthChecks"]
-            assert all(c["kind"] == "VirtualWaggleClass" and c["apiVersion"] == "edu.sagecontinuum.org/v1alpha1" for c in checks)
+            assert all(
+                c["kind"] == "VirtualWaggleClass" and c["apiVersion"] == "edu.sagecontinuum.org/v1alpha1"
+                for c in checks
+            )
         elif document["kind"] == "ConfigMap":  # Argo CD: a health check keyed by our group and kind
             assert "resource.customizations.health.edu.sagecontinuum.org_VirtualWaggleClass" in document["data"]
         else:

@@ -37,9 +37,13 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
     ("dash-id", {"roster": [{"id": "-ann"}]}, "spec.roster[0].id"),
     ("long-display-name", {"roster": [{"id": "ann", "name": "n" * 129}]}, "spec.roster[0].name"),
     ("yaml-injection", {"roster": [{"id": "ann", "name": "Ann\n  students: 500"}]}, "spec.roster[0].name"),
-    ("json-injection", {"roster": [{"id": "ann", "name": "\u0000\"}, {\"id\": \"x"}]}, "spec.roster[0].name"),
+    ("json-injection", {"roster": [{"id": "ann", "name": '\u0000"}, {"id": "x'}]}, "spec.roster[0].name"),
     ("roster-unknown", {"roster": [{"id": "ann", "email": "a@b"}]}, "spec.roster[0].email"),
-    ("image-newline", {"students": 2, "images": {"pluginRunner": "waggle/plugin-base:1\nkind: Secret"}}, "spec.images.pluginRunner"),
+    (
+        "image-newline",
+        {"students": 2, "images": {"pluginRunner": "waggle/plugin-base:1\nkind: Secret"}},
+        "spec.images.pluginRunner",
+    ),
     ("image-control", {"students": 2, "images": {"dataEndpoint": "vwclass:0.1\u0007"}}, "spec.images.dataEndpoint"),
     ("image-space", {"students": 2, "images": {"appMetaCache": " redis:7"}}, "spec.images.appMetaCache"),
     ("bad-prefix", {"students": 2, "namespacePrefix": "Bad_Prefix"}, "spec.namespacePrefix"),
@@ -56,8 +60,12 @@ def test_an_invalid_class_is_refused_by_the_api_server_and_the_validator(
 ) -> None:
     body = class_body(f"bad-{name}", **spec)
     with pytest.raises(ApiError) as refused:
-        kube.request("POST", "/apis/edu.sagecontinuum.org/v1alpha1/virtualwaggleclasses", body=body,
-                     query=[("fieldValidation", "Strict"), ("dryRun", "All")])
+        kube.request(
+            "POST",
+            "/apis/edu.sagecontinuum.org/v1alpha1/virtualwaggleclasses",
+            body=body,
+            query=[("fieldValidation", "Strict"), ("dryRun", "All")],
+        )
     assert refused.value.status in (400, 422)
     assert field.split("[")[0].split(".")[-1] in refused.value.message
     with pytest.raises(schema.InvalidClass) as invalid:
@@ -66,16 +74,23 @@ def test_an_invalid_class_is_refused_by_the_api_server_and_the_validator(
 
 
 def test_every_rendered_object_is_valid_for_the_api_server(kube: Kube) -> None:
-    cls = parse_class(class_body(
-        "valid", roster=[{"id": "ann", "name": "Ann \"the\" Ann: {x}"}], podSecurity="restricted",
-        components={"jupyter": True, "playback": True, "dataSharingService": True},
-    ))
+    cls = parse_class(
+        class_body(
+            "valid",
+            roster=[{"id": "ann", "name": 'Ann "the" Ann: {x}'}],
+            podSecurity="restricted",
+            components={"jupyter": True, "playback": True, "dataSharingService": True},
+        )
+    )
     objects = render.student_objects(cls, cls.students[0])
     kube.apply(objects[0])  # namespaced dry runs need the namespace to exist
     try:
         for obj in objects[1:]:
             kube.request(
-                "PATCH", f"{_path(obj)}", body=obj, content_type="application/apply-patch+yaml",
+                "PATCH",
+                f"{_path(obj)}",
+                body=obj,
+                content_type="application/apply-patch+yaml",
                 query=[("fieldManager", "test"), ("dryRun", "All"), ("fieldValidation", "Strict")],
             )
     finally:

@@ -32,8 +32,11 @@ def test_a_spec_that_slipped_past_an_older_schema_stalls_with_an_event(kube: Kub
     del older["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["x-kubernetes-validations"]
     kube.apply(older)
     try:
-        eventually(lambda: kube.apply(class_body("sneaky", students=2, roster=[{"id": "ann"}])), timeout=30,
-                   what="the older schema accepting the class")
+        eventually(
+            lambda: kube.apply(class_body("sneaky", students=2, roster=[{"id": "ann"}])),
+            timeout=30,
+            what="the older schema accepting the class",
+        )
 
         def stalled() -> dict[str, str] | None:
             found = condition(kube, "sneaky", "Stalled")
@@ -42,8 +45,9 @@ def test_a_spec_that_slipped_past_an_older_schema_stalls_with_an_event(kube: Kub
         found = eventually(stalled, timeout=60, what="class Stalled")
         assert found["reason"] == "InvalidSpec" and "exactly one of spec.students" in found["message"]
         assert not kube.list(BY_KIND[("v1", "Namespace")], names.class_selector("sneaky"))
-        events = kube.request("GET", "/api/v1/namespaces/default/events",
-                              query=[("fieldSelector", "involvedObject.name=sneaky")])["items"]
+        events = kube.request(
+            "GET", "/api/v1/namespaces/default/events", query=[("fieldSelector", "involvedObject.name=sneaky")]
+        )["items"]
         assert [e for e in events if e["reason"] == "InvalidSpec"]
         # One Event and one status write, not a retry storm: nothing more while nothing changes.
         writes = sum(operator.kube.writes.values())
@@ -58,8 +62,14 @@ def test_a_spec_that_slipped_past_an_older_schema_stalls_with_an_event(kube: Kub
 def test_changing_images_and_presets_rolls_out_to_every_student(kube: Kube, operator: EmbeddedOperator) -> None:
     kube.apply(class_body("rollout", students=2))
     wait_ready(kube, "rollout", 2)
-    kube.apply(class_body("rollout", students=2, images={"pluginRunner": "waggle/plugin-base:1.1.1-base"},
-                          resources={"preset": "large"}))
+    kube.apply(
+        class_body(
+            "rollout",
+            students=2,
+            images={"pluginRunner": "waggle/plugin-base:1.1.1-base"},
+            resources={"preset": "large"},
+        )
+    )
     wait_ready(kube, "rollout", 2)
     for namespace in ("rollout-student-001", "rollout-student-002"):
         runner = kube.get(DEPLOYMENT, "plugin-runner", namespace)
@@ -81,6 +91,7 @@ def _free_port() -> int:
 def test_the_liveness_endpoint_answers_while_the_operator_runs(kubeconfig: Path, kube: Kube) -> None:
     port = _free_port()
     with EmbeddedOperator(str(kubeconfig), liveness=f"http://127.0.0.1:{port}/healthz"):
+
         def healthy() -> bytes | None:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
                 return response.read() if response.status == 200 else None
@@ -94,7 +105,9 @@ def test_kopf_run_serves_classes_too(kubeconfig: Path, kube: Kube, tmp_path: Pat
     log = (tmp_path / "kopf.log").open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "kopf", "run", "--standalone", "--all-namespaces", "-m", "vwclass.operator.handlers"],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         kube.apply(class_body("kopfrun", students=1))

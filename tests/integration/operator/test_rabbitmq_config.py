@@ -62,10 +62,14 @@ def test_a_students_plugin_publishes_with_its_own_credentials_and_not_with_anoth
 
         for user, password in (("plugin", theirs["plugin-password"]), ("plugin", "plugin"), ("guest", "guest")):
             with pytest.raises(pika.exceptions.ProbableAuthenticationError):
-                pika.BlockingConnection(pika.ConnectionParameters(
-                    rabbitmq.host, rabbitmq.amqp_port, credentials=pika.PlainCredentials(user, password),
-                    connection_attempts=1,
-                ))
+                pika.BlockingConnection(
+                    pika.ConnectionParameters(
+                        rabbitmq.host,
+                        rabbitmq.amqp_port,
+                        credentials=pika.PlainCredentials(user, password),
+                        connection_attempts=1,
+                    )
+                )
         # The plugin user may publish to to-validator only: not straight to the data or beehive paths.
         connection = pika.BlockingConnection(rabbitmq.parameters("plugin"))
         channel = connection.channel()

@@ -26,7 +26,8 @@ def as_student(kube: Kube, namespace: str) -> Kube:
     from kubernetes import client
 
     token = kube.request(
-        "POST", f"/api/v1/namespaces/{namespace}/serviceaccounts/student/token",
+        "POST",
+        f"/api/v1/namespaces/{namespace}/serviceaccounts/student/token",
         body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": 600}},
     )["status"]["token"]
     teacher = kube.api_client.configuration

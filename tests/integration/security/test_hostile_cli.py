@@ -38,8 +38,18 @@ CASES: list[tuple[str, list[str], str | None, str]] = [
     ("json-in-name", [], 'id,name\nann,"\u0000""}, {""id"": ""x"\n', "name"),
     ("long-name", [], roster("ann," + "n" * 129), "name"),
     ("image-space", ["--students", "2", "--image", "rabbitmq=rabbitmq 4"], None, "spec.images.rabbitmq"),
-    ("image-newline", ["--students", "2", "--image", "plugin-runner=waggle/x:1\nkind: Secret"], None, "spec.images.pluginRunner"),
-    ("image-control", ["--students", "2", "--image", "data-endpoint=vwclass:0.1\u0007"], None, "spec.images.dataEndpoint"),
+    (
+        "image-newline",
+        ["--students", "2", "--image", "plugin-runner=waggle/x:1\nkind: Secret"],
+        None,
+        "spec.images.pluginRunner",
+    ),
+    (
+        "image-control",
+        ["--students", "2", "--image", "data-endpoint=vwclass:0.1\u0007"],
+        None,
+        "spec.images.dataEndpoint",
+    ),
     ("image-unknown", ["--students", "2", "--image", "gpu=nvidia/cuda:12"], None, "unknown component"),
     ("image-no-equals", ["--students", "2", "--image", "rabbitmq"], None, "--image"),
     ("preset", ["--students", "2", "--preset", "huge"], None, "spec.resources.preset"),
@@ -59,7 +69,7 @@ def test_the_cli_refuses_bad_classes_with_one_line_naming_the_field(
         args = [*args, "--roster", str(path)]
     result = CliRunner().invoke(app, ["--kubeconfig", str(kubeconfig), "create", "hostile", *args], prog_name="vwclass")
     assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output and result.exception is None or isinstance(result.exception, SystemExit)
+    assert ("Traceback" not in result.output and result.exception is None) or isinstance(result.exception, SystemExit)
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr
     assert field in lines[0], lines[0]

@@ -41,8 +41,9 @@ def _confirm(question: str, refusal: str) -> None:
         abort(refusal, Exit.FAILED)
 
 
-def _apply(ctx: typer.Context, name: str, spec_change: Obj, wait: bool, timeout: str, done: str,
-           yes: bool = True) -> None:
+def _apply(
+    ctx: typer.Context, name: str, spec_change: Obj, wait: bool, timeout: str, done: str, yes: bool = True
+) -> None:
     limit = durations.parse(timeout, "--timeout")
     kube = session.connect(ctx)
     body = session.get_class(kube, name)
@@ -55,9 +56,11 @@ def _apply(ctx: typer.Context, name: str, spec_change: Obj, wait: bool, timeout:
     _checked(body, spec_change)
     removed = int(body["spec"].get("students", 0)) - int(spec_change.get("students", body["spec"].get("students", 0)))
     if removed > 0 and not yes:
-        _confirm(f"Scale class {name} down by {removed} student{'s' if removed != 1 else ''}, deleting "
-                 f"{'their namespaces' if removed != 1 else 'its namespace'} with all data?",
-                 f"class {name} not scaled (answer y, or pass --yes)")
+        _confirm(
+            f"Scale class {name} down by {removed} student{'s' if removed != 1 else ''}, deleting "
+            f"{'their namespaces' if removed != 1 else 'its namespace'} with all data?",
+            f"class {name} not scaled (answer y, or pass --yes)",
+        )
     if all(body["spec"].get(k) == v for k, v in spec_change.items()):
         print(f"class {name} {done} already; nothing to change")
     else:
@@ -71,9 +74,16 @@ def _apply(ctx: typer.Context, name: str, spec_change: Obj, wait: bool, timeout:
 def scale(
     ctx: typer.Context,
     name: session.ClassArgument,
-    students: Annotated[int, typer.Option(
-        "--students", "-n", metavar="N", help="The new number of students.", show_default=False,
-    )],
+    students: Annotated[
+        int,
+        typer.Option(
+            "--students",
+            "-n",
+            metavar="N",
+            help="The new number of students.",
+            show_default=False,
+        ),
+    ],
     yes: YesOption = False,
     wait: waiting.WaitOption = False,
     timeout: waiting.TimeoutOption = "10m",
@@ -120,9 +130,13 @@ def delete(
     ctx: typer.Context,
     name: session.ClassArgument,
     yes: YesOption = False,
-    wait: Annotated[bool, typer.Option(
-        "--wait", help="Wait, with progress, until every student namespace is gone.",
-    )] = False,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="Wait, with progress, until every student namespace is gone.",
+        ),
+    ] = False,
     timeout: waiting.TimeoutOption = "10m",
 ) -> None:
     """Delete a class and its student namespaces.
@@ -138,8 +152,10 @@ def delete(
     selector = names.class_selector(name)
     count = len(kube.list(NAMESPACE, selector))
     if not yes:
-        _confirm(f"Delete class {name} and its {count} student namespace{'s' if count != 1 else ''}, with all their data?",
-                 f"class {name} not deleted (answer y, or pass --yes)")
+        _confirm(
+            f"Delete class {name} and its {count} student namespace{'s' if count != 1 else ''}, with all their data?",
+            f"class {name} not deleted (answer y, or pass --yes)",
+        )
     kube.delete(CLASS, name, uid=body["metadata"]["uid"])
     print(f"class {name} deleted; its {count} student namespace{'s are' if count != 1 else ' is'} being removed")
     if wait:

@@ -24,9 +24,14 @@ from vwclass.cli.classopts import (
 from vwclass.cli.errors import NOT_INSTALLED, Exit, abort
 from vwclass.cli.output import DocumentFormat, DocumentOutputOption
 
-NameArgument = Annotated[str, typer.Argument(
-    metavar="NAME", help="Class name: lowercase letters, digits and '-'.", show_default=False,
-)]
+NameArgument = Annotated[
+    str,
+    typer.Argument(
+        metavar="NAME",
+        help="Class name: lowercase letters, digits and '-'.",
+        show_default=False,
+    ),
+]
 Obj = dict[str, Any]
 # The keys of the names.CREDENTIALS_SECRET the operator generates once per student.
 
@@ -62,8 +67,18 @@ def create(
 
     Each student gets a namespace with a virtual Waggle node. Give --students N or --roster FILE.
     """
-    options = ClassOptions(students, roster, preset, image or [], namespace_prefix, jupyter, playback,
-                           data_sharing_service, pod_security, suspended)
+    options = ClassOptions(
+        students,
+        roster,
+        preset,
+        image or [],
+        namespace_prefix,
+        jupyter,
+        playback,
+        data_sharing_service,
+        pod_security,
+        suspended,
+    )
     obj = classopts.build_class(name, options)
     limit = durations.parse(timeout, "--timeout")
     kube = session.connect(ctx)
@@ -96,9 +111,12 @@ def render(
     data_sharing_service: DataSharingOption = None,
     pod_security: PodSecurityOption = None,
     suspended: SuspendedOption = False,
-    expanded: Annotated[bool, typer.Option(
-        "--expanded", help="Print every object the operator would create for each student (placeholder passwords)."
-    )] = False,
+    expanded: Annotated[
+        bool,
+        typer.Option(
+            "--expanded", help="Print every object the operator would create for each student (placeholder passwords)."
+        ),
+    ] = False,
     output_format: DocumentOutputOption = DocumentFormat.yaml,
 ) -> None:
     """Print a class manifest (no cluster needed).
@@ -106,8 +124,18 @@ def render(
     YAML for `kubectl apply -f` or GitOps, from the options of `create`; with --expanded, every object
     the operator would create for each student, for review or `kubectl diff`.
     """
-    options = ClassOptions(students, roster, preset, image or [], namespace_prefix, jupyter, playback,
-                           data_sharing_service, pod_security, suspended)
+    options = ClassOptions(
+        students,
+        roster,
+        preset,
+        image or [],
+        namespace_prefix,
+        jupyter,
+        playback,
+        data_sharing_service,
+        pod_security,
+        suspended,
+    )
     obj = classopts.build_class(name, options)
     documents = expand(obj) if expanded else [obj]
     if output_format is DocumentFormat.json:
@@ -128,7 +156,9 @@ def expand(obj: Obj) -> list[Obj]:
     for student in cls.students:
         objects = render.student_objects(cls, student)
         secret = render.credentials_secret(
-            cls, student, {key: placeholder for key in names.CREDENTIAL_KEYS},
+            cls,
+            student,
+            {key: placeholder for key in names.CREDENTIAL_KEYS},
         )
         # The operator creates the credentials right after the namespace, before anything reads them.
         documents += objects[:1] + [secret] + objects[1:]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -63,8 +63,11 @@ def _private_directory(out: Path) -> None:
         elif stat.S_IMODE(out.stat().st_mode) & 0o077:
             # Never tighten a shared directory (a home, /tmp) under its users' feet.
             if any(p.suffix not in (".kubeconfig", ".txt") for p in out.iterdir()):
-                abort(f"{out} is open to other users and holds other files: give a new directory "
-                      "(it is created with mode 0700)", Exit.BAD_INPUT)
+                abort(
+                    f"{out} is open to other users and holds other files: give a new directory "
+                    "(it is created with mode 0700)",
+                    Exit.BAD_INPUT,
+                )
             out.chmod(0o700)
     except OSError as error:
         abort(f"cannot use {out} for credentials: {error.strerror}", Exit.BAD_INPUT)
@@ -104,25 +107,46 @@ def _chosen(cls: ClassSpec, wanted: list[str]) -> list[Student]:
     unknown = [w for w in wanted if cls.student(w) is None]
     if unknown:
         known = ", ".join(s.id for s in cls.students[:5]) + (", ..." if len(cls.students) > 5 else "")
-        abort(f"class {cls.name!r} has no student {', '.join(map(repr, unknown))} (its students: {known})",
-              Exit.BAD_INPUT)
+        abort(
+            f"class {cls.name!r} has no student {', '.join(map(repr, unknown))} (its students: {known})", Exit.BAD_INPUT
+        )
     return [s for s in cls.students if s.id in wanted]
 
 
 def credentials(
     ctx: typer.Context,
     name: session.ClassArgument,
-    out: Annotated[Path, typer.Option(
-        "--out", metavar="DIR", help="Directory to write into (created with mode 0700).",
-        file_okay=False, show_default=False,
-    )],
-    student: Annotated[Optional[list[str]], typer.Option(
-        "--student", metavar="ID", help="Only this student (repeatable; default: every student).", show_default=False)] = None,
-    duration: Annotated[str, typer.Option(
-        "--duration", metavar="DURATION", help="How long the kubeconfigs work: 10m to 7d.")] = "8h",
-    server: Annotated[Optional[str], typer.Option(
-        "--server", metavar="URL", help="API server URL as students reach it (default: the one in your kubeconfig).",
-        show_default=False)] = None,
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            metavar="DIR",
+            help="Directory to write into (created with mode 0700).",
+            file_okay=False,
+            show_default=False,
+        ),
+    ],
+    student: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--student",
+            metavar="ID",
+            help="Only this student (repeatable; default: every student).",
+            show_default=False,
+        ),
+    ] = None,
+    duration: Annotated[
+        str, typer.Option("--duration", metavar="DURATION", help="How long the kubeconfigs work: 10m to 7d.")
+    ] = "8h",
+    server: Annotated[
+        str | None,
+        typer.Option(
+            "--server",
+            metavar="URL",
+            help="API server URL as students reach it (default: the one in your kubeconfig).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Write students' kubeconfigs and node notes.
 
@@ -153,16 +177,29 @@ def credentials(
         config = access.kubeconfig(cluster, cls.name, each.id, each.namespace, token)
         _write_private(out / config_file, output.dump_yaml([config]))
         jupyter = values.get("jupyter-token", "") if cls.components.jupyter else None
-        _write_private(out / notes_file, access.notes(
-            cls.name, each.id, each.display_name, each.namespace, config_file, expires, values["plugin-password"], jupyter,
-        ))
+        _write_private(
+            out / notes_file,
+            access.notes(
+                cls.name,
+                each.id,
+                each.display_name,
+                each.namespace,
+                config_file,
+                expires,
+                values["plugin-password"],
+                jupyter,
+            ),
+        )
         rows.append((each.id, each.namespace, str(out / config_file), str(out / notes_file), expires))
     if rows:
         output.print_table(output.table(("STUDENT", "NAMESPACE", "KUBECONFIG", "NOTES", "EXPIRES"), rows))
-        output.note(f"Hand each student their two files (mode 0600 in {out}); the kubeconfigs stop working after "
-                    f"{durations.show(seconds)}: run this again for fresh ones.")
+        output.note(
+            f"Hand each student their two files (mode 0600 in {out}); the kubeconfigs stop working after "
+            f"{durations.show(seconds)}: run this again for fresh ones."
+        )
     if pending:
         raise CliError(
             f"not provisioned yet (no ServiceAccount or credentials Secret): {', '.join(pending)}; "
-            f"wait with `vwclass status {name}` and run this again", Exit.FAILED,
+            f"wait with `vwclass status {name}` and run this again",
+            Exit.FAILED,
         )

@@ -26,8 +26,12 @@ _TEACHER_VERBS = (
 
 def _unreadable(name: str, error: ApiError) -> Check:
     if error.status == 403:
-        return Check(name, checks.WARNING, f"cannot check: permission denied ({error.message})",
-                     "run doctor as the cluster's admin")
+        return Check(
+            name,
+            checks.WARNING,
+            f"cannot check: permission denied ({error.message})",
+            "run doctor as the cluster's admin",
+        )
     return Check(name, checks.WARNING, f"cannot check: {error.status} {error.reason}: {error.message}")
 
 
@@ -55,10 +59,15 @@ def _denied(kube: Kube) -> list[str]:
         attributes = {"verb": verb, "group": group, "resource": plural}
         if subresource:
             attributes["subresource"] = subresource
-        review = kube.request("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", body={
-            "apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
-            "spec": {"resourceAttributes": attributes},
-        })
+        review = kube.request(
+            "POST",
+            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+            body={
+                "apiVersion": "authorization.k8s.io/v1",
+                "kind": "SelfSubjectAccessReview",
+                "spec": {"resourceAttributes": attributes},
+            },
+        )
         if not review.get("status", {}).get("allowed"):
             denied.append(words)
     return denied
@@ -104,13 +113,28 @@ def diagnose(kube: Kube) -> list[Check]:
         _guarded("RBAC", lambda: checks.rbac(_api_served(kube, "/apis/rbac.authorization.k8s.io/v1"), microk8s)),
         _guarded("cluster DNS", lambda: checks.dns(_dns_service(kube), microk8s)),
         storage_check or checks.storage(storage_classes, microk8s),
-        _guarded("VirtualWaggleClass CRD", lambda: checks.crd(
-            kube.get(BY_KIND[("apiextensions.k8s.io/v1", "CustomResourceDefinition")], names.CRD_NAME), shipped_crd())),
-        _guarded("student role", lambda: checks.student_role(
-            kube.get(BY_KIND[("rbac.authorization.k8s.io/v1", "ClusterRole")], names.STUDENT_ROLE),
-            manifests.shipped("ClusterRole", names.STUDENT_ROLE))),
-        _guarded("operator", lambda: checks.operator(
-            kube.get(BY_KIND[("apps/v1", "Deployment")], manifests.OPERATOR_DEPLOYMENT, manifests.OPERATOR_NAMESPACE))),
+        _guarded(
+            "VirtualWaggleClass CRD",
+            lambda: checks.crd(
+                kube.get(BY_KIND[("apiextensions.k8s.io/v1", "CustomResourceDefinition")], names.CRD_NAME),
+                shipped_crd(),
+            ),
+        ),
+        _guarded(
+            "student role",
+            lambda: checks.student_role(
+                kube.get(BY_KIND[("rbac.authorization.k8s.io/v1", "ClusterRole")], names.STUDENT_ROLE),
+                manifests.shipped("ClusterRole", names.STUDENT_ROLE),
+            ),
+        ),
+        _guarded(
+            "operator",
+            lambda: checks.operator(
+                kube.get(
+                    BY_KIND[("apps/v1", "Deployment")], manifests.OPERATOR_DEPLOYMENT, manifests.OPERATOR_NAMESPACE
+                )
+            ),
+        ),
         _guarded("your permissions", lambda: checks.access(_denied(kube))),
     ]
     if microk8s:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -41,12 +41,22 @@ def _crd_established(kube: Kube) -> bool:
 def install(
     ctx: typer.Context,
     dry_run: DryRunOption = False,
-    operator_image: Annotated[Optional[str], typer.Option(
-        "--operator-image", metavar="REF", help="Run the operator from this image (e.g. a local registry's copy).",
-        show_default=False)] = None,
-    with_operator: Annotated[bool, typer.Option(
-        "--with-operator/--without-operator",
-        help="Deploy the operator in the cluster (without: run `vwclass operator` yourself).")] = True,
+    operator_image: Annotated[
+        str | None,
+        typer.Option(
+            "--operator-image",
+            metavar="REF",
+            help="Run the operator from this image (e.g. a local registry's copy).",
+            show_default=False,
+        ),
+    ] = None,
+    with_operator: Annotated[
+        bool,
+        typer.Option(
+            "--with-operator/--without-operator",
+            help="Deploy the operator in the cluster (without: run `vwclass operator` yourself).",
+        ),
+    ] = True,
 ) -> None:
     """Install or upgrade vwclass on the cluster.
 
@@ -68,15 +78,20 @@ def install(
                 if time.monotonic() > deadline:
                     abort("the CRD was applied but is not Established after 60s; see `vwclass doctor`", Exit.FAILED)
                 time.sleep(0.5)
-    where = "in-cluster (Deployment vwclass-system/vwclass-operator)" if with_operator else (
-        "not deployed: run `vwclass operator`")
+    where = (
+        "in-cluster (Deployment vwclass-system/vwclass-operator)"
+        if with_operator
+        else ("not deployed: run `vwclass operator`")
+    )
     print(f"vwclass installed; operator {where}. Check it with `vwclass doctor`.")
 
 
 def uninstall(
     ctx: typer.Context,
-    force: Annotated[bool, typer.Option(
-        "--force", help="Also delete every class, and with them every student namespace and its data.")] = False,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Also delete every class, and with them every student namespace and its data."),
+    ] = False,
     dry_run: DryRunOption = False,
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait until everything is gone.")] = True,
     timeout: waiting.TimeoutOption = "5m",
@@ -98,7 +113,8 @@ def uninstall(
         abort(
             f"{len(classes)} class{'es' if len(classes) != 1 else ''} still exist{'s' if len(classes) == 1 else ''} "
             f"({', '.join(classes)}): delete them with `vwclass delete`, or pass --force to delete them and every "
-            "student namespace with them", Exit.FAILED,
+            "student namespace with them",
+            Exit.FAILED,
         )
     if dry_run:
         for name in classes:

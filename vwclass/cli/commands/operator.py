@@ -18,8 +18,9 @@ def _in_cluster_operator_running(kube: Kube) -> bool:
     from vwclass.kube.resources import BY_KIND
 
     try:
-        deployment = kube.get(BY_KIND[("apps/v1", "Deployment")], manifests.OPERATOR_DEPLOYMENT,
-                              manifests.OPERATOR_NAMESPACE)
+        deployment = kube.get(
+            BY_KIND[("apps/v1", "Deployment")], manifests.OPERATOR_DEPLOYMENT, manifests.OPERATOR_NAMESPACE
+        )
     except ApiError:
         return False  # not ours to read: nothing to warn about
     return bool(deployment and int(deployment.get("status", {}).get("readyReplicas") or 0) > 0)
@@ -27,12 +28,23 @@ def _in_cluster_operator_running(kube: Kube) -> bool:
 
 def operator(
     ctx: typer.Context,
-    liveness: Annotated[str, typer.Option(
-        "--liveness", metavar="URL", help="Liveness endpoint, probed in-cluster; empty for none.",
-    )] = "http://0.0.0.0:8080/healthz",
-    resync_seconds: Annotated[float, typer.Option(
-        "--resync-seconds", metavar="SECONDS", help="How often every class is compared with what exists.", min=1.0,
-    )] = 120.0,
+    liveness: Annotated[
+        str,
+        typer.Option(
+            "--liveness",
+            metavar="URL",
+            help="Liveness endpoint, probed in-cluster; empty for none.",
+        ),
+    ] = "http://0.0.0.0:8080/healthz",
+    resync_seconds: Annotated[
+        float,
+        typer.Option(
+            "--resync-seconds",
+            metavar="SECONDS",
+            help="How often every class is compared with what exists.",
+            min=1.0,
+        ),
+    ] = 120.0,
 ) -> None:
     """Run the operator in the foreground (until Ctrl-C).
 

@@ -12,8 +12,14 @@ from vwclass.cli.output import Format, OutputOption
 
 Obj = dict[str, Any]
 # Column headings of the components, short enough for a terminal of 100 columns.
-HEADINGS = {"rabbitmq": "RABBITMQ", "data-endpoint": "ENDPOINT", "plugin-runner": "RUNNER", "app-meta-cache": "APP-META",
-            "data-sharing-service": "SHARING", "playback-server": "PLAYBACK"}
+HEADINGS = {
+    "rabbitmq": "RABBITMQ",
+    "data-endpoint": "ENDPOINT",
+    "plugin-runner": "RUNNER",
+    "app-meta-cache": "APP-META",
+    "data-sharing-service": "SHARING",
+    "playback-server": "PLAYBACK",
+}
 
 
 def class_summary(body: Obj) -> Obj:
@@ -57,8 +63,12 @@ def list_classes(ctx: typer.Context, output_format: OutputOption = Format.table)
 
     def as_table() -> Any:
         rows = [
-            (s["name"], f"{s['ready']}/{s['desired']}", s["phase"] + ("" if s["upToDate"] else " (updating)"),
-             output.age(s["created"]))
+            (
+                s["name"],
+                f"{s['ready']}/{s['desired']}",
+                s["phase"] + ("" if s["upToDate"] else " (updating)"),
+                output.age(s["created"]),
+            )
             for s in summaries
         ]
         return output.table(("NAME", "STUDENTS", "PHASE", "AGE"), rows)
@@ -87,8 +97,9 @@ def status(
     try:
         cls = parse_class(body)
     except InvalidClass as invalid:
-        raise CliError(f"class {name!r} has an invalid spec, which the operator reports as Stalled: {invalid}",
-                       Exit.FAILED) from None
+        raise CliError(
+            f"class {name!r} has an invalid spec, which the operator reports as Stalled: {invalid}", Exit.FAILED
+        ) from None
     selector = names.class_selector(name)
     components = expected_workloads(cls)
     namespaces = kube.list(NAMESPACE, selector)
@@ -107,11 +118,23 @@ def status(
 
     def as_table() -> Any:
         roster = any(row.name for row in rows)
-        columns = ["STUDENT", *(["NAME"] if roster else []), "NAMESPACE", *(HEADINGS.get(c, c.upper()) for c in components),
-                   "RESTARTS", "REASON"]
+        columns = [
+            "STUDENT",
+            *(["NAME"] if roster else []),
+            "NAMESPACE",
+            *(HEADINGS.get(c, c.upper()) for c in components),
+            "RESTARTS",
+            "REASON",
+        ]
         table_rows = [
-            (row.student, *([row.name] if roster else []), row.namespace, *(row.components[c] for c in components),
-             str(row.restarts), row.reason or ("-" if row.ready else "not ready"))
+            (
+                row.student,
+                *([row.name] if roster else []),
+                row.namespace,
+                *(row.components[c] for c in components),
+                str(row.restarts),
+                row.reason or ("-" if row.ready else "not ready"),
+            )
             for row in rows
         ]
         title = f"class {name}: {summary['phase']}, {summary['ready']}/{summary['desired']} students ready"
