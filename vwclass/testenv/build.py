@@ -80,8 +80,7 @@ def bin_dir() -> Path:
     override = os.environ.get("VWCLASS_TESTENV_BIN")
     if override:
         return Path(override).expanduser()
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "vwclass" / "testenv" / cache_key() / "bin"
+    return _cache_root() / cache_key() / "bin"
 
 
 def _check_go() -> str:
@@ -119,8 +118,12 @@ def _say(message: str) -> None:
     print(f"testenv: {message}", file=sys.stderr, flush=True)
 
 
+def _cache_root() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vwclass" / "testenv"
+
+
 def ensure_binaries() -> Path:
-    """Builds whatever binary is missing from the cache; returns the bin directory."""
+    """Builds whatever control-plane binary is missing from the cache; returns the bin directory."""
     target = bin_dir()
     missing = [m for m in MODULES if not all((target / b).exists() for b in m.binaries)]
     if not missing:
@@ -128,6 +131,31 @@ def ensure_binaries() -> Path:
     if os.environ.get("VWCLASS_TESTENV_BIN"):
         names = ", ".join(b for m in missing for b in m.binaries if not (target / b).exists())
         raise TestenvError(f"VWCLASS_TESTENV_BIN={target} lacks {names}")
+    for module in missing:
+        _build(module, target)
+    return target
+
+
+def tool_dir(module: GoModule) -> Path:
+    """Where a tool's binaries live: keyed by its own go.mod and go.sum only, so adding or changing a
+    tool never invalidates the control plane's cache (nor another tool's)."""
+    digest = hashlib.sha256()
+    for name in ("go.mod", "go.sum"):
+        digest.update((GOMOD_DIR / module.directory / name).read_bytes())
+    return _cache_root() / "tools" / f"{module.directory}_{digest.hexdigest()[:12]}" / "bin"
+
+
+def ensure_tool(module: GoModule) -> Path:
+    """Builds (once) a Go tool beside the control plane (one wrapper module of testenv/gomod that is
+    not part of the control plane); returns its bin directory."""
+    target = tool_dir(module)
+    if not all((target / b).exists() for b in module.binaries):
+        _build(module, target)
+    return target
+
+
+def _build(module: GoModule, target: Path) -> None:
+    """Builds one wrapper module's commands into target, all or nothing."""
     go = _check_go()
     target.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
@@ -136,30 +164,28 @@ def ensure_binaries() -> Path:
     env["GOFLAGS"] = (env.get("GOFLAGS", "") + " -mod=readonly").strip()
     env["GOTOOLCHAIN"] = "local"
     env["CGO_ENABLED"] = "0"
-    for module in missing:
-        log = target.parent / f"build-{module.directory}.log"
-        staging = target.parent / f"staging-{module.directory}"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir()
-        ldflags = _version_ldflags(kubernetes_version()) if module.directory == "kubernetes" else "-s -w"
-        # One package: name the output, since Go would call go.etcd.io/etcd/server/v3 "server".
-        output = staging / module.binaries[0] if len(module.packages) == 1 else str(staging) + "/"
-        command = [go, "build", "-trimpath", "-ldflags", ldflags, "-o", str(output)]
-        _say(f"building {', '.join(module.binaries)} (log: {log}) ...")
-        started = time.monotonic()
-        with log.open("w") as out:
-            result = subprocess.run(
-                command + list(module.packages),
-                cwd=GOMOD_DIR / module.directory,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        if result.returncode != 0:
-            raise TestenvError(f"building {module.directory} failed (exit {result.returncode}); see {log}")
-        # Move into place only when the whole module built, so a killed build never leaves half a set.
-        for binary in module.binaries:
-            os.replace(staging / binary, target / binary)
-        shutil.rmtree(staging, ignore_errors=True)
-        _say(f"built {module.directory} in {time.monotonic() - started:.0f}s")
-    return target
+    log = target.parent / f"build-{module.directory}.log"
+    staging = target.parent / f"staging-{module.directory}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    ldflags = _version_ldflags(kubernetes_version()) if module.directory == "kubernetes" else "-s -w"
+    # One package: name the output, since Go would call go.etcd.io/etcd/server/v3 "server".
+    output = staging / module.binaries[0] if len(module.packages) == 1 else str(staging) + "/"
+    command = [go, "build", "-trimpath", "-ldflags", ldflags, "-o", str(output)]
+    _say(f"building {', '.join(module.binaries)} (log: {log}) ...")
+    started = time.monotonic()
+    with log.open("w") as out:
+        result = subprocess.run(
+            command + list(module.packages),
+            cwd=GOMOD_DIR / module.directory,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    if result.returncode != 0:
+        raise TestenvError(f"building {module.directory} failed (exit {result.returncode}); see {log}")
+    # Move into place only when the whole module built, so a killed build never leaves half a set.
+    for binary in module.binaries:
+        os.replace(staging / binary, target / binary)
+    shutil.rmtree(staging, ignore_errors=True)
+    _say(f"built {module.directory} in {time.monotonic() - started:.0f}s")
