@@ -149,6 +149,9 @@ def test_a_requested_service_account_token_authenticates_and_rbac_limits_it(api_
             subjects=[client.RbacV1Subject(kind="ServiceAccount", name="reader", namespace=namespace)],
         ),
     )
+    core.create_namespaced_config_map(
+        namespace, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="for-the-reader"), data={"k": "v"})
+    )
     request = client.AuthenticationV1TokenRequest(spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=600))
     token = core.create_namespaced_service_account_token("reader", namespace, request).status.token
 
@@ -161,7 +164,8 @@ def test_a_requested_service_account_token_authenticates_and_rbac_limits_it(api_
 
     review = client.AuthenticationV1Api(as_reader).create_self_subject_review(client.V1SelfSubjectReview())
     assert review.status.user_info.username == f"system:serviceaccount:{namespace}:reader"
-    assert client.CoreV1Api(as_reader).list_namespaced_config_map(namespace).items is not None
+    readable = {item.metadata.name for item in client.CoreV1Api(as_reader).list_namespaced_config_map(namespace).items}
+    assert "for-the-reader" in readable, readable
     with pytest.raises(ApiException) as denied:
         client.CoreV1Api(as_reader).list_namespaced_secret(namespace)
     assert denied.value.status == 403

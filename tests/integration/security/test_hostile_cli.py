@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import click
 import pytest
+import typer.main
 from typer.testing import CliRunner
 
 from vwclass.cli.app import app
@@ -56,6 +58,7 @@ CASES: list[tuple[str, list[str], str | None, str]] = [
     ("pod-security", ["--students", "2", "--pod-security", "privileged"], None, "spec.podSecurity"),
     ("prefix", ["--students", "2", "--namespace-prefix", "Bad_Prefix"], None, "spec.namespacePrefix"),
     ("long-prefix", ["--students", "2", "--namespace-prefix", "p" * 52], None, "spec.namespacePrefix"),
+    ("timeout", ["--students", "2", "--wait", "--timeout", "soon"], None, "--timeout"),
 ]
 
 
@@ -69,7 +72,10 @@ def test_the_cli_refuses_bad_classes_with_one_line_naming_the_field(
         args = [*args, "--roster", str(path)]
     result = CliRunner().invoke(app, ["--kubeconfig", str(kubeconfig), "create", "hostile", *args], prog_name="vwclass")
     assert result.exit_code == 2, result.output
-    assert ("Traceback" not in result.output and result.exception is None) or isinstance(result.exception, SystemExit)
+    # The CLI leaves through SystemExit(2); anything else escaped it as an uncaught error.
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in result.output, result.output
+    assert "Traceback" not in result.stderr, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr
     assert field in lines[0], lines[0]
@@ -77,5 +83,26 @@ def test_the_cli_refuses_bad_classes_with_one_line_naming_the_field(
     assert not kube.list(NAMESPACE, "edu.sagecontinuum.org/class=hostile")
 
 
-def test_there_are_at_least_25_cases() -> None:
+def _value_options_of_create() -> set[str]:
+    """The long names of every `vwclass create` option that takes a value (flags cannot be hostile text)."""
+    command = typer.main.get_command(app)
+    assert isinstance(command, click.Group)
+    create = command.commands["create"]
+    names: set[str] = set()
+    for param in create.params:
+        if isinstance(param, click.Option) and not param.is_flag:
+            names.update(opt for opt in param.opts if opt.startswith("--"))
+    return names
+
+
+def test_at_least_25_distinct_hostile_inputs_cover_every_option_of_create_that_takes_a_value() -> None:
+    ids = [case for case, *_ in CASES]
+    assert len(set(ids)) == len(ids), "case ids repeat"
+    inputs = [(tuple(args), csv) for _, args, csv, _ in CASES]
+    assert len(set(inputs)) == len(inputs), "two cases send the same input"
     assert len(CASES) >= 25
+    used = {arg for _, args, csv, _ in CASES for arg in args if arg.startswith("--")}
+    used |= {"--roster"} if any(csv is not None for _, _, csv, _ in CASES) else set()
+    options = _value_options_of_create()
+    assert {"--students", "--roster", "--image", "--preset"} <= options, options
+    assert options - used == set(), "options of `vwclass create` no hostile case tries"
