@@ -165,3 +165,16 @@ def test_the_rendered_class_manifest_round_trips_through_yaml() -> None:
     manifest = render.class_manifest("bio101", {"students": 30})
     assert yaml.safe_load(yaml.safe_dump(manifest)) == manifest
     assert parse_class(manifest).students[-1].id == "student-030"
+
+
+def test_changing_a_rendered_object_does_not_change_the_next_rendering() -> None:
+    cls = make_class()
+    pristine = render.student_objects(cls, cls.students[0], CREDS)
+    first = render.student_objects(cls, cls.students[0], CREDS)
+    assert first == pristine
+    assert first is not pristine
+    first[0]["metadata"]["labels"]["edited"] = "yes"
+    del first[-1]["spec"]
+    first.pop()
+    assert render.student_objects(cls, cls.students[0], CREDS) == pristine
+    assert "edited" not in render.student_objects(cls, cls.students[0], CREDS)[0]["metadata"]["labels"]

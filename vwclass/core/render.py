@@ -10,6 +10,7 @@ import base64
 import functools
 import hashlib
 import json
+import pickle
 import re
 from pathlib import Path
 from typing import Any
@@ -103,12 +104,11 @@ def _data_config() -> str:
     return json.dumps(cameras, indent=2)
 
 
-# A reconcile renders every student again; the same inputs give the same objects, so keep them.
+# A reconcile renders every student again; the same inputs give the same objects, so keep them, as
+# pickled bytes: immutable, and unpickling (C code) makes fresh dicts some 50 times faster than a rendering.
 @functools.lru_cache(maxsize=1024)
-def _cached_student_objects(
-    cls: ClassSpec, student: Student, credentials: rabbitmq.NodeCredentials | None
-) -> tuple[Manifest, ...]:
-    return tuple(_render_student(cls, student, credentials))
+def _cached_student_objects(cls: ClassSpec, student: Student, credentials: rabbitmq.NodeCredentials | None) -> bytes:
+    return pickle.dumps(_render_student(cls, student, credentials), protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def student_objects(
@@ -116,9 +116,10 @@ def student_objects(
 ) -> list[Manifest]:
     """Every object of one student's namespace except the credentials Secret, in apply order.
 
-    The dicts are shared between calls with the same inputs: read them, never change them.
+    Each call returns new objects, shared with no other caller: change them freely.
     """
-    return list(_cached_student_objects(cls, student, credentials))
+    objects: list[Manifest] = pickle.loads(_cached_student_objects(cls, student, credentials))
+    return objects
 
 
 def _render_student(cls: ClassSpec, student: Student, credentials: rabbitmq.NodeCredentials | None) -> list[Manifest]:
