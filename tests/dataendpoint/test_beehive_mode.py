@@ -71,9 +71,11 @@ def test_forwarded_messages_and_uploads_round_trip(
         assert got[message.timestamp] == (message.name, message.value, message.meta)
         assert type(got[message.timestamp][1]) is type(message.value)
     name, url, upload_meta = got[upload_ts]
-    assert name == "upload" and upload_meta == messages[-1].meta
+    assert name == "upload"
+    assert upload_meta == messages[-1].meta
     # Without VWCLASS_DATA_PUBLIC_URL the link uses the address the client asked.
-    assert url.startswith(node.url + "/api/v1/files/") and url.endswith("/sample.jpg")
+    assert url.startswith(node.url + "/api/v1/files/")
+    assert url.endswith("/sample.jpg")
     with urllib.request.urlopen(url) as response:
         assert response.read() == photo.read_bytes()
         assert response.headers["Content-Type"] == "image/jpeg"

@@ -62,7 +62,8 @@ def test_bad_configuration_is_one_line_and_a_nonzero_exit(
     result = run(env, *args)
     assert result.returncode == code
     assert result.stdout == ""
-    assert result.stderr.count("\n") == 1 and fragment in result.stderr, result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert fragment in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -75,10 +75,12 @@ def test_a_second_server_runs_beside_the_first_and_stops_completely(rabbitmq: Ra
     credentials = NodeCredentials(admin="a-pw", service="s-pw", plugin="p-pw")
     second = start_rabbitmq(credentials, tmp_path / "second")
     try:
-        assert second.amqp_port != rabbitmq.amqp_port and second.epmd_port != rabbitmq.epmd_port
+        assert second.amqp_port != rabbitmq.amqp_port
+        assert second.epmd_port != rabbitmq.epmd_port
         assert second.node_name != rabbitmq.node_name
         pika.BlockingConnection(second.parameters("plugin")).close()
-        assert second.log_path.exists() and "Server startup complete" in second.log_path.read_text()
+        assert second.log_path.exists()
+        assert "Server startup complete" in second.log_path.read_text()
         pids = [second._server.pid, second._epmd.pid]
     finally:
         second.stop()

@@ -62,7 +62,8 @@ def test_poison_messages_are_set_aside_and_never_block_the_queue(
     assert sorted(r["reason"] for r in rejected) == sorted(reason for *_, reason in poison)
     assert all(r["detail"] for r in rejected)
     assert any(r["body"].endswith("garbage") for r in rejected)
-    assert node.get("/healthz")[0] == 200 and node.get("/readyz")[0] == 200
+    assert node.get("/healthz")[0] == 200
+    assert node.get("/readyz")[0] == 200
 
     # Everything was acknowledged: after a restart nothing comes back, nothing is set aside twice.
     assert node.terminate() == 0
@@ -100,17 +101,21 @@ def test_malformed_queries_get_400_with_a_json_reason(endpoint_factory: Callable
     assert node.metric("vwclass_dataendpoint_queries_total", code="400") == len(MALFORMED)
 
     status, _, answer = node.request("GET", "/api/v1/query")
-    assert status == 405 and "POST" in json.loads(answer)["error"]
+    assert status == 405
+    assert "POST" in json.loads(answer)["error"]
     status, _, answer = node.request("GET", "/api/v1/nothing")
-    assert status == 404 and "error" in json.loads(answer)
+    assert status == 404
+    assert "error" in json.loads(answer)
     status, _, answer = node.request("GET", "/api/v1/files/../../etc/passwd")
     assert status == 404
     status, _, answer = node.request("GET", f"/api/v1/files/1700000000000000000-{'a' * 40}/x.jpg")
-    assert status == 404 and "never stored" in json.loads(answer)["error"]
+    assert status == 404
+    assert "never stored" in json.loads(answer)["error"]
 
     # Still answering, with the real API's headers.
     status, headers, answer = node.request("POST", "/api/v1/query", b'{"start": "-1h"}')
-    assert status == 200 and answer == b""
+    assert status == 200
+    assert answer == b""
     assert headers["Access-Control-Allow-Origin"] == "*"
     assert headers["Content-Disposition"].startswith('attachment; filename="sage-download-')
     assert node.get("/healthz")[0] == 200
@@ -124,7 +129,8 @@ def test_readiness_reports_a_missing_broker_and_recovers(
     node.start(ready=False)
     wait_for(lambda: node.get("/healthz")[0] == 200, 20, "the process to be alive")
     status, _, body = node.get("/readyz")
-    assert status == 503 and b"not consuming" in body
+    assert status == 503
+    assert b"not consuming" in body
     wait_for(lambda: b"login refused" in node.get("/readyz")[2], 20, "the login failure to be reported")
     node.kill()
     node.env["VWCLASS_DATA_RABBITMQ_PASSWORD"] = rabbitmq.credentials.service

@@ -88,13 +88,15 @@ def test_published_values_timestamps_and_meta_round_trip(
     expected = {(n, ts, v, tuple(sorted({**m, **tagged}.items()))) for n, v, m, ts, _ in stored}
     assert rows(measurements) == expected
     by_ts = {row["timestamp"].value: row["value"] for _, row in measurements.iterrows()}
-    assert type(by_ts[base + 1_000_000_007]) is float and type(by_ts[base + 4 * NS]) is int
+    assert type(by_ts[base + 1_000_000_007]) is float
+    assert type(by_ts[base + 4 * NS]) is int
 
     # The upload: listed as a URL on this endpoint, downloadable, with the plugin's meta.
     assert len(uploads) == 1
     upload = uploads.iloc[0]
     assert upload["timestamp"].value == base + 8 * NS
-    assert upload["meta.filename"] == "frame.jpg" and upload["meta.camera"] == "top"
+    assert upload["meta.filename"] == "frame.jpg"
+    assert upload["meta.camera"] == "top"
     assert upload["value"].startswith(node.url + "/api/v1/files/")
     with urllib.request.urlopen(upload["value"]) as response:
         assert response.read() == image.read_bytes()
@@ -138,7 +140,8 @@ def test_filters_head_tail_and_time_ranges(node: Endpoint, plugin_env: Callable[
         ("bme680", 24.0),
     ]
     head = q(head=1)
-    assert len(head) == 4 and set(head["timestamp"]) == {pd.Timestamp(base, unit="ns", tz="UTC")}
+    assert len(head) == 4
+    assert set(head["timestamp"]) == {pd.Timestamp(base, unit="ns", tz="UTC")}
 
     window = q(start=format_timestamp(base + NS), end=format_timestamp(base + 3 * NS))
     assert sorted(set(t.value for t in window["timestamp"])) == [base + NS, base + 2 * NS]

@@ -27,7 +27,8 @@ def test_make_demo_creates_a_ready_class_and_make_demo_down_stops_it() -> None:
             timeout=600,
         )
         assert demo.returncode == 0, demo.stdout + demo.stderr
-        assert "class physics101 Ready" in demo.stdout and "3/3" in demo.stdout
+        assert "class physics101 Ready" in demo.stdout
+        assert "3/3" in demo.stdout
         assert "physics101-student-003" in demo.stdout  # vwclass status, one row per student
         assert f"export KUBECONFIG={cluster.kubeconfig}" in demo.stdout
         assert cluster.is_up()

@@ -104,7 +104,8 @@ def test_deleting_a_class_without_the_operator_and_starting_it_again_recreates_n
     delete_class(kube, "gone")  # garbage collection alone
     with OperatorProcess(kubeconfig, tmp_path / "operator.log"):
         time.sleep(8)
-        assert kube.get(CLASS, "gone") is None and not class_namespaces(kube, "gone")
+        assert kube.get(CLASS, "gone") is None
+        assert not class_namespaces(kube, "gone")
 
 
 def test_a_students_workload_is_restored_and_their_own_objects_are_never_touched(
@@ -169,6 +170,7 @@ def test_a_students_workload_is_restored_and_their_own_objects_are_never_touched
         wait_ready(kube, "hands", 1)
         time.sleep(6)  # a resync more
         after = kube.get(DEPLOYMENT, "my-plugin", namespace)
-        assert after is not None and after["metadata"]["generation"] == mine["metadata"]["generation"]
+        assert after is not None
+        assert after["metadata"]["generation"] == mine["metadata"]["generation"]
         assert after["metadata"]["uid"] == mine["metadata"]["uid"]
     delete_class(kube, "hands")

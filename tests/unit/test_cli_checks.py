@@ -83,7 +83,8 @@ def test_the_crd_is_compared_with_the_shipped_one() -> None:
         "VirtualWaggleClass CRD", "failed", "not installed", "vwclass install"
     )
     older = checks.crd(_installed(schema_change=True), shipped_crd())
-    assert older.state == "warning" and "schema differs" in older.detail
+    assert older.state == "warning"
+    assert "schema differs" in older.detail
     assert checks.crd(_installed(served=False), shipped_crd()).state == "failed"
     assert checks.crd(_installed(established=False), shipped_crd()).state == "failed"
     fresh = _installed()
@@ -92,7 +93,8 @@ def test_the_crd_is_compared_with_the_shipped_one() -> None:
 
 
 def test_operator_deployment() -> None:
-    assert checks.operator(None).state == "warning" and "vwclass operator" in checks.operator(None).fix
+    assert checks.operator(None).state == "warning"
+    assert "vwclass operator" in checks.operator(None).fix
     deployment: Obj = {
         "spec": {"replicas": 1, "template": {"spec": {"containers": [{"image": "ghcr.io/x/vwclass:1"}]}}},
         "status": {"readyReplicas": 1, "conditions": [{"type": "Available", "status": "True"}]},
@@ -104,7 +106,9 @@ def test_operator_deployment() -> None:
         ]
     }
     down = checks.operator(deployment)
-    assert down.state == "failed" and "0/1 ready" in down.detail and "minimum availability" in down.detail
+    assert down.state == "failed"
+    assert "0/1 ready" in down.detail
+    assert "minimum availability" in down.detail
 
 
 def test_exit_code_and_microk8s_summary() -> None:

@@ -38,9 +38,8 @@ def test_durations(text: str, seconds: float) -> None:
 def test_bad_durations_are_exit_2(text: str) -> None:
     with pytest.raises(CliError) as raised:
         durations.parse(text, "--timeout")
-    assert raised.value.code == Exit.BAD_INPUT and raised.value.message.startswith(
-        f"--timeout {text!r} is not a duration"
-    )
+    assert raised.value.code == Exit.BAD_INPUT
+    assert raised.value.message.startswith(f"--timeout {text!r} is not a duration")
 
 
 def test_durations_shown() -> None:
@@ -125,11 +124,9 @@ def test_api_errors_become_one_line_and_a_code(status: int, message: str, code: 
 def test_describe_knows_only_what_it_can_explain() -> None:
     assert errors.describe(ValueError("bug")) is None
     invalid = errors.describe(InvalidClass([Problem("spec.students", "too many")]))
-    assert (
-        invalid is not None
-        and invalid.code == Exit.BAD_INPUT
-        and invalid.message == "invalid class: spec.students: too many"
-    )
+    assert invalid is not None
+    assert invalid.code == Exit.BAD_INPUT
+    assert invalid.message == "invalid class: spec.students: too many"
 
 
 def _class(**spec: Any) -> Any:
@@ -205,6 +202,8 @@ def test_a_student_kubeconfig_and_note() -> None:
     insecure = access.kubeconfig(access.Cluster("https://x", None, insecure=True), "geo", "ada", "geo-ada", "T")
     assert insecure["clusters"][0]["cluster"]["insecure-skip-tls-verify"] is True
     note = access.notes("geo", "ada", "Ada L", "geo-ada", "ada.kubeconfig", "2026-01-01T08:00:00Z", "PW", None)
-    assert "port-forward svc/rabbitmq 5672:5672 15672:15672" in note and "svc/data-endpoint 8080:80" in note
-    assert "svc/workspace" not in note and "  password: PW\n" in note
+    assert "port-forward svc/rabbitmq 5672:5672 15672:15672" in note
+    assert "svc/data-endpoint 8080:80" in note
+    assert "svc/workspace" not in note
+    assert "  password: PW\n" in note
     assert "svc/workspace 8888:8888" in access.notes("geo", "ada", "", "geo-ada", "a", "t", "PW", "JT")

@@ -44,7 +44,8 @@ def test_render_expanded_is_every_object_of_every_student() -> None:
     namespaces = [d["metadata"]["name"] for d in documents if d["kind"] == "Namespace"]
     assert namespaces == ["geo-student-001", "geo-student-002"]
     secrets = [d for d in documents if d["kind"] == "Secret" and d["metadata"]["name"] == names.CREDENTIALS_SECRET]
-    assert len(secrets) == 2 and documents[1] == secrets[0]  # created right after the namespace
+    assert len(secrets) == 2
+    assert documents[1] == secrets[0]  # created right after the namespace
     assert {d["metadata"]["name"] for d in documents if d["kind"] in ("Deployment", "StatefulSet")} >= {
         "rabbitmq",
         "plugin-runner",
@@ -57,7 +58,8 @@ def test_render_expanded_is_every_object_of_every_student() -> None:
     definitions = json.loads(base64.b64decode(config["data"]["definitions.json"]))
     assert {u["password"] for u in definitions["users"]} == {render.PLACEHOLDER}
     as_list = json.loads(run("render", "geo", "--students", "2", "--expanded", "-o", "json").stdout)
-    assert as_list["kind"] == "List" and as_list["items"][0]["kind"] == "Namespace"
+    assert as_list["kind"] == "List"
+    assert as_list["items"][0]["kind"] == "Namespace"
 
 
 def test_render_refuses_what_the_api_server_would() -> None:
@@ -91,7 +93,9 @@ def test_help_documents_every_command_and_the_exit_codes() -> None:
         assert f"\n  {command} " in result.stdout
     for code in ("0  ok", "1  failed or not ready", "2  bad input", "3  cluster unreachable", "4  permission denied"):
         assert code in result.stdout
-    assert "--kubeconfig" in result.stdout and "--context" in result.stdout and "--install-completion" in result.stdout
+    assert "--kubeconfig" in result.stdout
+    assert "--context" in result.stdout
+    assert "--install-completion" in result.stdout
 
 
 def test_preset_and_pod_security_complete_from_the_crd() -> None:
@@ -117,7 +121,8 @@ def test_preset_and_pod_security_complete_from_the_crd() -> None:
 
 def test_version() -> None:
     result = run("--version")
-    assert result.exit_code == 0 and result.stdout == f"vwclass {__version__}\n"
+    assert result.exit_code == 0
+    assert result.stdout == f"vwclass {__version__}\n"
 
 
 def test_no_heavy_import_before_a_command_needs_it() -> None:

@@ -13,14 +13,18 @@ BASE = {"VWCLASS_DATA_RABBITMQ_PASSWORD": "s3cret"}
 
 def test_defaults() -> None:
     config = load_config(BASE)
-    assert config.mode == "beehive" and config.queue == "to-beehive"
+    assert config.mode == "beehive"
+    assert config.queue == "to-beehive"
     assert (config.rabbitmq_host, config.rabbitmq_port, config.rabbitmq_username) == ("rabbitmq", 5672, "service")
     assert config.rabbitmq_password == "s3cret"
     assert config.db_path == Path("/data/records.sqlite")
     assert config.upload_dir == Path("/run/waggle/uploads")
-    assert config.listen_port == 8080 and config.public_url == "" and config.local_url == "http://data-endpoint"
+    assert config.listen_port == 8080
+    assert config.public_url == ""
+    assert config.local_url == "http://data-endpoint"
     assert (config.node, config.vsn) == ("0000000000000000", "W000")
-    assert config.retention_age_s == 30 * 86400 and config.max_bytes == 800 * 1024**2
+    assert config.retention_age_s == 30 * 86400
+    assert config.max_bytes == 800 * 1024**2
 
 
 def test_validator_mode_consumes_to_validator_unless_told_otherwise() -> None:

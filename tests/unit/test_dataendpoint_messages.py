@@ -85,7 +85,8 @@ def test_tagging_order_matches_the_data_sharing_service() -> None:
     meta = tagged(message, plugin="app", app_id=None, node="000000000000abcd", vsn="V001").meta
     assert meta == {"sensor": "s", "node": "000000000000abcd", "vsn": "V001", "plugin": "app"}
     with_app = tagged(message, plugin="app", app_id="uid-1", node="n", vsn="V").meta
-    assert with_app["app_id"] == "uid-1" and with_app["plugin"] == "app"
+    assert with_app["app_id"] == "uid-1"
+    assert with_app["plugin"] == "app"
 
 
 def test_encode_is_readable_by_pywagglemsg() -> None:
@@ -118,9 +119,12 @@ def test_validator_mode_requires_a_scope_and_a_user(tmp_path: Path) -> None:
     p = processor(tmp_path, "validator")
     bad_scope = p.process(Delivery(body(), "env.temperature", "plugin", None))
     no_user = p.process(Delivery(body(), "all", None, "app"))
-    assert isinstance(bad_scope, Rejection) and bad_scope.reason == "scope"
-    assert isinstance(no_user, Rejection) and no_user.reason == "user_id"
-    assert no_user.body == body() and no_user.app_id == "app"
+    assert isinstance(bad_scope, Rejection)
+    assert bad_scope.reason == "scope"
+    assert isinstance(no_user, Rejection)
+    assert no_user.reason == "user_id"
+    assert no_user.body == body()
+    assert no_user.app_id == "app"
 
 
 def test_validator_mode_plugin_identity(tmp_path: Path) -> None:
@@ -140,7 +144,9 @@ def test_beehive_mode_stores_as_forwarded(tmp_path: Path) -> None:
     p = processor(tmp_path, "beehive")
     meta = {"node": "0000000000000001", "vsn": "W001", "plugin": "x:1", "task": "t", "job": "j"}
     result = p.process(Delivery(body(meta=meta), "env.temperature", None, None))
-    assert isinstance(result, Accepted) and result.store and not result.publish
+    assert isinstance(result, Accepted)
+    assert result.store
+    assert not result.publish
     assert result.record.message.meta == meta
 
 
@@ -154,15 +160,18 @@ def test_uploads_resolve_in_both_modes(tmp_path: Path) -> None:
     uploads = UploadDirectory(tmp_path / "uploads")
     validator = Processor("validator", uploads, node="n", vsn="V", plugin="", local_url="http://d")
     direct = validator.process(Delivery(body(name="upload", val=directory.name, meta=meta), "all", "plugin", None))
-    assert isinstance(direct, Accepted) and direct.record.upload is not None
-    assert direct.record.upload.directory == directory.name and direct.record.upload.size == 7
+    assert isinstance(direct, Accepted)
+    assert direct.record.upload is not None
+    assert direct.record.upload.directory == directory.name
+    assert direct.record.upload.size == 7
     republished = wagglemsg.load(validator.republished(direct))
     assert republished.value == f"http://d/api/v1/files/{directory.name}/frame.jpg"
 
     beehive = Processor("beehive", uploads, node="n", vsn="V", plugin="", local_url="http://d")
     url = f"https://storage.sagecontinuum.org/api/v1/data/j/sage-t-1.0/n/{TS}-frame.jpg"
     forwarded = beehive.process(Delivery(body(name="upload", val=url, meta=meta), "upload", None, None))
-    assert isinstance(forwarded, Accepted) and forwarded.record.upload == direct.record.upload
+    assert isinstance(forwarded, Accepted)
+    assert forwarded.record.upload == direct.record.upload
 
 
 @pytest.mark.parametrize(
@@ -178,4 +187,5 @@ def test_uploads_resolve_in_both_modes(tmp_path: Path) -> None:
 def test_bad_uploads_are_rejected(tmp_path: Path, value: object, meta: dict[str, str]) -> None:
     p = processor(tmp_path, "validator")
     result = p.process(Delivery(body(name="upload", val=value, meta=meta), "all", "plugin", None))
-    assert isinstance(result, Rejection) and result.reason == "upload"
+    assert isinstance(result, Rejection)
+    assert result.reason == "upload"

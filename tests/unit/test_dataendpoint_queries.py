@@ -19,7 +19,9 @@ def q(document: object) -> bytes:
 def test_minimal_query_defaults_end_to_now() -> None:
     query = parse_query(q({"start": "-1h"}), NOW)
     assert (query.start_ns, query.end_ns) == (NOW - 3600 * NS, NOW)
-    assert query.head is None and query.tail is None and query.filters == ()
+    assert query.head is None
+    assert query.tail is None
+    assert query.filters == ()
 
 
 def test_what_sage_data_client_sends() -> None:
@@ -133,9 +135,11 @@ def test_series_matching_on_name_and_meta() -> None:
 
 def test_name_filter_exact_enables_index_lookup() -> None:
     exact = parse_query(q({"start": "-1h", "filter": {"name": "env.temperature"}}), NOW).name_filter()
-    assert exact is not None and exact.exact
+    assert exact is not None
+    assert exact.exact
     wild = parse_query(q({"start": "-1h", "filter": {"name": "env.*"}}), NOW).name_filter()
-    assert wild is not None and not wild.exact
+    assert wild is not None
+    assert not wild.exact
 
 
 def test_patterns_match_in_linear_time() -> None:
@@ -155,4 +159,6 @@ def test_shell_style_star_is_explained() -> None:
 
 def test_perl_classes_work_as_in_go() -> None:
     match, _ = compile_pattern(r"W0\d\d|X.*")
-    assert match("W012") and match("Xyz") and not match("W0a2")
+    assert match("W012")
+    assert match("Xyz")
+    assert not match("W0a2")

@@ -100,7 +100,9 @@ def test_rejections_are_kept_once(db: Path) -> None:
         rows = recent_rejections(conn, 10)
     finally:
         conn.close()
-    assert len(rows) == 1 and rows[0]["body"] == "garbage" and rows[0]["user_id"] == "plugin"
+    assert len(rows) == 1
+    assert rows[0]["body"] == "garbage"
+    assert rows[0]["user_id"] == "plugin"
 
 
 def test_upload_records_answer_with_urls(db: Path, tmp_path: Path) -> None:
@@ -171,4 +173,5 @@ def test_retention_sweeps_orphan_upload_directories_only_when_asked(db: Path, tm
     retention.run(sweep_uploads=False)
     assert orphan.exists()
     assert retention.run(sweep_uploads=True).files == 1
-    assert not orphan.exists() and unrelated.exists()
+    assert not orphan.exists()
+    assert unrelated.exists()

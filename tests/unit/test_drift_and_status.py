@@ -28,7 +28,8 @@ def test_server_defaults_are_not_drift_but_edits_and_additions_are() -> None:
 
 def test_a_ready_class_a_provisioning_one_and_a_failing_one() -> None:
     ready = status.class_status(3, [status.StudentState("a", True), status.StudentState("b", True)], False)
-    assert ready["phase"] == "Ready" and ready["students"]["summary"] == "2/2"
+    assert ready["phase"] == "Ready"
+    assert ready["students"]["summary"] == "2/2"
     assert {c["type"]: c["status"] for c in ready["conditions"]} == {
         "Ready": "True",
         "Reconciling": "False",
@@ -37,7 +38,8 @@ def test_a_ready_class_a_provisioning_one_and_a_failing_one() -> None:
     busy = status.class_status(
         3, [status.StudentState("a", True), status.StudentState("b", False, "rabbitmq: starting")], False
     )
-    assert busy["phase"] == "Provisioning" and busy["notReady"] == [{"student": "b", "reason": "rabbitmq: starting"}]
+    assert busy["phase"] == "Provisioning"
+    assert busy["notReady"] == [{"student": "b", "reason": "rabbitmq: starting"}]
     failing = status.class_status(3, [status.StudentState("b", False, "plugin-runner: ImagePullBackOff", True)], False)
     assert failing["phase"] == "Degraded"
     assert {c["type"]: c["status"] for c in failing["conditions"]}["Stalled"] == "True"
@@ -96,4 +98,5 @@ def test_a_running_pod_that_is_not_ready_is_not_called_starting() -> None:
     probing = status.student_state("s", [workload], ["rabbitmq"], [pod("False", "False")], 1)
     lost = status.student_state("s", [workload], ["rabbitmq"], [pod("False", "True")], 1)
     assert probing.reason == "rabbitmq: running, not ready yet"
-    assert lost.reason == "rabbitmq: running but not Ready (node not reporting?)" and not lost.failing
+    assert lost.reason == "rabbitmq: running but not Ready (node not reporting?)"
+    assert not lost.failing

@@ -47,7 +47,8 @@ def test_a_default_node_has_every_component_and_no_optional_one() -> None:
         ("RoleBinding", "student"),
     ]:
         assert expected in rendered
-    assert ("Deployment", "playback-server") not in rendered and ("Service", "workspace") not in rendered
+    assert ("Deployment", "playback-server") not in rendered
+    assert ("Service", "workspace") not in rendered
 
 
 def test_turning_off_the_data_sharing_service_saves_two_containers_and_switches_the_endpoint_mode() -> None:
@@ -67,7 +68,8 @@ def test_every_object_is_labelled_with_its_class_student_and_manager() -> None:
     for obj in render.student_objects(cls, cls.students[1], CREDS):
         labels = obj["metadata"]["labels"]
         assert labels[names.MANAGED_BY] == "vwclass"
-        assert labels[names.CLASS_LABEL] == "bio101" and labels[names.STUDENT_LABEL] == "student-002"
+        assert labels[names.CLASS_LABEL] == "bio101"
+        assert labels[names.STUDENT_LABEL] == "student-002"
         if obj["kind"] != "Namespace":
             assert obj["metadata"]["namespace"] == "bio101-student-002"
 
@@ -93,7 +95,8 @@ def test_suspended_scales_every_workload_to_zero() -> None:
     workloads = [
         o for o in render.student_objects(cls, cls.students[0], CREDS) if o["kind"] in ("Deployment", "StatefulSet")
     ]
-    assert len(workloads) == 6 and all(w["spec"]["replicas"] == 0 for w in workloads)
+    assert len(workloads) == 6
+    assert all(w["spec"]["replicas"] == 0 for w in workloads)
 
 
 def test_passwords_appear_only_in_secrets_and_runner_reads_them_by_reference() -> None:
@@ -155,8 +158,10 @@ def test_a_display_name_cannot_change_any_other_field(display_name: str) -> None
 def test_node_identities_are_stable_and_unique() -> None:
     cls = make_class(students=300)
     ids = [render.node_identity(cls, s) for s in cls.students]
-    assert len({i for i, _ in ids}) == 300 and len({v for _, v in ids}) == 300
-    assert ids[0][1] == "V001" and ids == [render.node_identity(cls, s) for s in cls.students]
+    assert len({i for i, _ in ids}) == 300
+    assert len({v for _, v in ids}) == 300
+    assert ids[0][1] == "V001"
+    assert ids == [render.node_identity(cls, s) for s in cls.students]
     roster = make_class(roster=[{"id": "ann"}])
     assert render.node_identity(roster, roster.students[0])[1] == "V-ANN"
 

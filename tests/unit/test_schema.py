@@ -20,7 +20,8 @@ def test_defaults_come_from_the_crd() -> None:
     spec = schema.validate(body({"students": 1}))["spec"]
     assert spec["resources"]["preset"] == "small"
     assert spec["components"] == {"jupyter": False, "playback": False, "dataSharingService": True}
-    assert spec["podSecurity"] == "baseline" and spec["suspended"] is False
+    assert spec["podSecurity"] == "baseline"
+    assert spec["suspended"] is False
     assert all(":" in image and not image.endswith(":latest") for image in spec["images"].values())
 
 

@@ -40,10 +40,12 @@ def test_the_image_is_multi_stage_pinned_non_root_and_free_of_build_tools() -> N
     for stage in (build, final):
         assert re.fullmatch(r"FROM python:\d+\.\d+\.\d+-slim-\w+( AS \w+)?", stage[0]), stage[0]
     user = [i for i in final if i.startswith("USER ")]
-    assert user and re.fullmatch(r"USER [1-9]\d*(:[1-9]\d*)?", user[-1])
+    assert user
+    assert re.fullmatch(r"USER [1-9]\d*(:[1-9]\d*)?", user[-1])
     assert not any(re.search(r"apt-get install|gcc|build-essential|pip install", i) for i in final)
     assert any(i.startswith("COPY --from=") for i in final)
-    assert 'ENTRYPOINT ["vwclass"]' in final and 'CMD ["operator"]' in final
+    assert 'ENTRYPOINT ["vwclass"]' in final
+    assert 'CMD ["operator"]' in final
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".git", ".venv", "tests"} <= set(ignored)
 
@@ -60,23 +62,30 @@ def test_the_release_workflow_builds_both_architectures_with_well_known_actions(
 def test_the_operator_deployment_is_locked_down() -> None:
     deployment = yaml.safe_load((ROOT / "manifests" / "base" / "operator-deployment.yaml").read_text())
     spec = deployment["spec"]
-    assert spec["replicas"] == 1 and spec["strategy"]["type"] == "Recreate"
+    assert spec["replicas"] == 1
+    assert spec["strategy"]["type"] == "Recreate"
     pod = spec["template"]["spec"]
     [container] = pod["containers"]
     context = container["securityContext"]
-    assert pod["securityContext"]["runAsNonRoot"] and context["runAsNonRoot"]
-    assert context["readOnlyRootFilesystem"] and not context["allowPrivilegeEscalation"]
+    assert pod["securityContext"]["runAsNonRoot"]
+    assert context["runAsNonRoot"]
+    assert context["readOnlyRootFilesystem"]
+    assert not context["allowPrivilegeEscalation"]
     assert context["capabilities"]["drop"] == ["ALL"]
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
-    assert container["resources"]["limits"] and container["resources"]["requests"]
+    assert container["resources"]["limits"]
+    assert container["resources"]["requests"]
 
 
 def test_the_operator_role_grants_no_wildcard_and_no_escalation() -> None:
     documents = list(yaml.safe_load_all((ROOT / "manifests" / "base" / "operator-rbac.yaml").read_text()))
     role = next(d for d in documents if d["kind"] == "ClusterRole")
     for rule in role["rules"]:
-        assert "*" not in rule["verbs"] and "*" not in rule["resources"] and "*" not in rule["apiGroups"]
-        assert "escalate" not in rule["verbs"] and "impersonate" not in rule["verbs"]
+        assert "*" not in rule["verbs"]
+        assert "*" not in rule["resources"]
+        assert "*" not in rule["apiGroups"]
+        assert "escalate" not in rule["verbs"]
+        assert "impersonate" not in rule["verbs"]
         if "bind" in rule["verbs"]:
             assert rule["resourceNames"] == ["vwclass-student"]
         assert "clusterroles" not in rule["resources"] or rule["verbs"] == ["bind"]

@@ -54,7 +54,8 @@ def kubectl(kubeconfig: Path | str, *args: str) -> subprocess.CompletedProcess[s
 def one_line(text: str) -> str:
     """The single line text holds (an error must be exactly one line, never a traceback)."""
     assert "Traceback" not in text
-    assert text.endswith("\n") and text.count("\n") == 1, f"expected one line, got {text!r}"
+    assert text.endswith("\n"), f"expected one line, got {text!r}"
+    assert text.count("\n") == 1, f"expected one line, got {text!r}"
     return text
 
 

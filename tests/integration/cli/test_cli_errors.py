@@ -72,7 +72,8 @@ def test_no_kubeconfig_or_no_context_is_exit_3(cli: Cli, tmp_path: Path, kubecon
     assert one_line(missing.stderr) == f"error: kubeconfig {tmp_path / 'nowhere'} does not exist\n"
     context = invoke("--kubeconfig", str(kubeconfig), "--context", "no-such-context", "list")
     assert context.exit_code == 3
-    assert "no usable kubeconfig" in one_line(context.stderr) and "no-such-context" in context.stderr
+    assert "no usable kubeconfig" in one_line(context.stderr)
+    assert "no-such-context" in context.stderr
 
 
 @pytest.mark.parametrize(
@@ -134,9 +135,11 @@ def test_usage_errors_are_one_line_and_exit_2(cli: Cli) -> None:
     assert missing.exit_code == 2
     assert one_line(missing.stderr) == "error: Missing argument 'NAME'. (see `vwclass create --help`)\n"
     bad_format = invoke("list", "-o", "xml")
-    assert bad_format.exit_code == 2 and "'xml' is not one of" in one_line(bad_format.stderr)
+    assert bad_format.exit_code == 2
+    assert "'xml' is not one of" in one_line(bad_format.stderr)
     unknown = invoke("enrol")
-    assert unknown.exit_code == 2 and "No such command 'enrol'" in one_line(unknown.stderr)
+    assert unknown.exit_code == 2
+    assert "No such command 'enrol'" in one_line(unknown.stderr)
 
 
 def test_the_installed_script_reports_the_same_way(unreachable: Path) -> None:
@@ -144,7 +147,8 @@ def test_the_installed_script_reports_the_same_way(unreachable: Path) -> None:
     assert result.returncode == 3
     assert one_line(result.stderr).startswith("error: cannot reach the cluster at https://127.0.0.1:")
     bad = run_vwclass("--kubeconfig", str(unreachable), "create", "x", "--students", "-1")
-    assert bad.returncode == 2 and "minimum of 1" in one_line(bad.stderr)
+    assert bad.returncode == 2
+    assert "minimum of 1" in one_line(bad.stderr)
 
 
 @pytest.fixture(scope="module")

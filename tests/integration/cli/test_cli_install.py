@@ -83,9 +83,8 @@ def test_install_then_doctor(cli: Cli, cli_kube: Kube, dns_service: None) -> Non
     assert f"applied CustomResourceDefinition {names.CRD_NAME}" in result.stdout
     assert "applied Deployment vwclass-system/vwclass-operator" in result.stdout
     crd = cli_kube.get(CRD, names.CRD_NAME)
-    assert crd is not None and any(
-        c["type"] == "Established" and c["status"] == "True" for c in crd["status"]["conditions"]
-    )
+    assert crd is not None
+    assert any(c["type"] == "Established" and c["status"] == "True" for c in crd["status"]["conditions"])
     assert cli_kube.get(CLUSTER_ROLE, "vwclass-student") is not None
     assert cli_kube.get(DEPLOYMENT, "vwclass-operator", "vwclass-system") is not None
     # Applied server-side under our own field manager.
@@ -134,7 +133,8 @@ def test_doctor_fails_without_dns_and_names_microk8s_addons(cli: Cli, cli_kube: 
         code, checks = _doctor(cli)
     finally:
         cli_kube.delete(STORAGE_CLASS, "microk8s-hostpath")
-    assert code == 1 and result.exit_code == 1
+    assert code == 1
+    assert result.exit_code == 1
     assert checks["cluster DNS"]["fix"] == "microk8s enable dns"
     assert checks["MicroK8s"] == {
         "name": "MicroK8s",
@@ -154,15 +154,18 @@ def test_uninstall_refuses_while_a_class_exists_then_force_removes_everything(cl
         "error: 1 class still exists (keepme): delete them with `vwclass delete`, or pass --force to delete them "
         "and every student namespace with them\n"
     )
-    assert cli_kube.get(CRD, names.CRD_NAME) is not None and cli_kube.get(CLASS, "keepme") is not None
+    assert cli_kube.get(CRD, names.CRD_NAME) is not None
+    assert cli_kube.get(CLASS, "keepme") is not None
 
     dry = cli("uninstall", "--force", "--dry-run")
-    assert dry.exit_code == 0 and "would delete VirtualWaggleClass keepme" in dry.stdout
+    assert dry.exit_code == 0
+    assert "would delete VirtualWaggleClass keepme" in dry.stdout
     assert cli_kube.get(CLASS, "keepme") is not None
 
     removed = cli("uninstall", "--force")
     assert removed.exit_code == 0, removed.output
-    assert "deleted VirtualWaggleClass keepme" in removed.stdout and removed.stdout.endswith("vwclass uninstalled\n")
+    assert "deleted VirtualWaggleClass keepme" in removed.stdout
+    assert removed.stdout.endswith("vwclass uninstalled\n")
     assert cli_kube.get(CRD, names.CRD_NAME) is None
     assert cli_kube.get(NAMESPACE, "vwclass-system") is None
     assert cli_kube.get(CLUSTER_ROLE, "vwclass-student") is None
@@ -180,10 +183,13 @@ def test_uninstall_refuses_while_a_class_exists_then_force_removes_everything(cl
             "error: vwclass is not installed on this cluster (no VirtualWaggleClass API): run `vwclass install`\n"
         )
     code, checks = _doctor(cli)
-    assert code == 1 and checks["VirtualWaggleClass CRD"]["state"] == "failed"
+    assert code == 1
+    assert checks["VirtualWaggleClass CRD"]["state"] == "failed"
     assert checks["VirtualWaggleClass CRD"]["fix"] == "vwclass install"
-    assert checks["student role"]["state"] == "failed" and checks["student role"]["fix"] == "vwclass install"
-    assert checks["operator"]["state"] == "warning" and "vwclass operator" in checks["operator"]["fix"]
+    assert checks["student role"]["state"] == "failed"
+    assert checks["student role"]["fix"] == "vwclass install"
+    assert checks["operator"]["state"] == "warning"
+    assert "vwclass operator" in checks["operator"]["fix"]
 
     # Installed again by the real script, as the session found it.
     again = run_vwclass("--kubeconfig", str(cli.kubeconfig), "install")

@@ -29,7 +29,8 @@ def test_create_scale_suspend_resume_delete(cli: Cli, cli_kube: Kube) -> None:
     created = cli("create", name, "--students", "1", "--no-data-sharing-service", "--wait", "--timeout", "90s")
     assert created.exit_code == 0, created.output
     assert created.stdout == f"class {name} created: 1 student ({name}-student-001)\nclass {name} is Ready\n"
-    assert "students ready" in created.stderr and "1/1" in created.stderr  # the progress bar, on stderr
+    assert "students ready" in created.stderr
+    assert "1/1" in created.stderr  # the progress bar, on stderr
     assert class_namespaces(cli_kube, name) == {f"{name}-student-001"}
 
     scaled = cli("scale", name, "--students", "2", "--wait", "--timeout", "90s")
@@ -37,7 +38,9 @@ def test_create_scale_suspend_resume_delete(cli: Cli, cli_kube: Kube) -> None:
     assert scaled.stdout == f"class {name} scaled to 2 students\nclass {name} is Ready\n"
     assert class_namespaces(cli_kube, name) == {f"{name}-student-001", f"{name}-student-002"}
     listed = {c["name"]: c for c in json.loads(cli("list", "-o", "json").stdout)}
-    assert listed[name]["ready"] == 2 and listed[name]["desired"] == 2 and listed[name]["phase"] == "Ready"
+    assert listed[name]["ready"] == 2
+    assert listed[name]["desired"] == 2
+    assert listed[name]["phase"] == "Ready"
     table = cli("list").stdout.splitlines()
     assert table[0].split() == ["NAME", "STUDENTS", "PHASE", "AGE"]
     assert next(line for line in table if line.startswith(name)).split()[1:3] == ["2/2", "Ready"]
@@ -46,12 +49,15 @@ def test_create_scale_suspend_resume_delete(cli: Cli, cli_kube: Kube) -> None:
     assert suspended.exit_code == 0, suspended.output
     assert suspended.stdout == f"class {name} suspended\nclass {name} is Suspended\n"
     status = _status(cli, name)
-    assert status["phase"] == "Suspended" and status["suspended"] is True
+    assert status["phase"] == "Suspended"
+    assert status["suspended"] is True
     assert all(set(s["components"].values()) == {"suspended"} for s in status["students"])  # type: ignore[union-attr]
     runner = cli_kube.get(DEPLOYMENT, "plugin-runner", f"{name}-student-002")
-    assert runner is not None and runner["spec"]["replicas"] == 0
+    assert runner is not None
+    assert runner["spec"]["replicas"] == 0
     again = cli("suspend", name)
-    assert again.exit_code == 0 and again.stdout == f"class {name} suspended already; nothing to change\n"
+    assert again.exit_code == 0
+    assert again.stdout == f"class {name} suspended already; nothing to change\n"
 
     resumed = cli("resume", name, "--wait", "--timeout", "90s")
     assert resumed.exit_code == 0, resumed.output
@@ -70,7 +76,8 @@ def test_create_scale_suspend_resume_delete(cli: Cli, cli_kube: Kube) -> None:
 
     declined = cli("delete", name, input="n\n")
     assert declined.exit_code == 1
-    assert f"Delete class {name} and its " in declined.stderr and "with all their data? [y/N]" in declined.stderr
+    assert f"Delete class {name} and its " in declined.stderr
+    assert "with all their data? [y/N]" in declined.stderr
     assert declined.stderr.endswith(f"error: class {name} not deleted (answer y, or pass --yes)\n")
     assert cli_kube.get(CLASS, name) is not None
 
@@ -126,6 +133,7 @@ def test_create_refuses_an_existing_class_and_keeps_it(cli: Cli, cli_kube: Kube,
         assert result.exit_code == 2
         assert one_line(result.stderr) == f"error: class '{name}' already exists (see `vwclass status {name}`)\n"
         body = cli_kube.get(CLASS, name)
-        assert body is not None and body["spec"] == {**body["spec"], "students": 1, "suspended": True}
+        assert body is not None
+        assert body["spec"] == {**body["spec"], "students": 1, "suspended": True}
     finally:
         cli("delete", name, "--yes")

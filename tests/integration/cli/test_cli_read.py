@@ -46,7 +46,8 @@ def test_list_in_every_format(cli: Cli, roster_class: str) -> None:
     table = cli("list")
     assert table.exit_code == 0
     row = next(line.split() for line in table.stdout.splitlines() if line.startswith(roster_class + " "))
-    assert row[1:3] == ["2/2", "Ready"] and row[3][-1] in "smhd"
+    assert row[1:3] == ["2/2", "Ready"]
+    assert row[3][-1] in "smhd"
     as_json = {c["name"]: c for c in json.loads(cli("list", "-o", "json").stdout)}
     assert as_json[roster_class] | {"created": "-"} == {
         "name": roster_class,
@@ -122,7 +123,9 @@ def test_a_roster_class_cannot_be_scaled_by_number(cli: Cli, cli_kube: Kube, ros
     assert result.exit_code == 2
     assert "lists its students by name (a roster), so --students cannot resize it" in one_line(result.stderr)
     body = cli_kube.get(CLASS, roster_class)
-    assert body is not None and "students" not in body["spec"] and len(body["spec"]["roster"]) == 2
+    assert body is not None
+    assert "students" not in body["spec"]
+    assert len(body["spec"]["roster"]) == 2
 
 
 def test_credentials_for_an_unknown_student_are_refused(cli: Cli, roster_class: str, tmp_path: Path) -> None:
@@ -142,7 +145,8 @@ def test_credentials_never_go_into_a_shared_directory(cli: Cli, roster_class: st
     result = cli("credentials", roster_class, "--out", str(shared))
     assert result.exit_code == 2
     assert "is open to other users and holds other files" in one_line(result.stderr)
-    assert stat.S_IMODE(shared.stat().st_mode) == 0o755 and sorted(p.name for p in shared.iterdir()) == ["notes.md"]
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o755
+    assert sorted(p.name for p in shared.iterdir()) == ["notes.md"]
 
 
 def _jwt_claims(token: str) -> dict[str, Any]:
@@ -183,15 +187,18 @@ def test_credentials_confine_each_student_to_their_own_namespace(
     password = base64.b64decode(secret["data"]["plugin-password"]).decode()
     jupyter_token = base64.b64decode(secret["data"]["jupyter-token"]).decode()
     for secret_text in (token, password, jupyter_token):
-        assert secret_text not in result.stdout and secret_text not in result.stderr
+        assert secret_text not in result.stdout
+        assert secret_text not in result.stderr
     assert config["contexts"][0]["context"]["namespace"] == alice_ns
     assert config["clusters"][0]["cluster"]["server"] == cli_kube.api_client.configuration.host
     assert "certificate-authority-data" in config["clusters"][0]["cluster"]
 
     # The note: RabbitMQ plugin credentials and how to reach the node.
     note = (out / "alice.txt").read_text()
-    assert "Alice Liddell (alice)" in note and f"Namespace: {alice_ns}" in note
-    assert "  user:     plugin\n" in note and f"  password: {password}\n" in note
+    assert "Alice Liddell (alice)" in note
+    assert f"Namespace: {alice_ns}" in note
+    assert "  user:     plugin\n" in note
+    assert f"  password: {password}\n" in note
     for forward in ("svc/rabbitmq 5672:5672 15672:15672", "svc/data-endpoint 8080:80", "svc/workspace 8888:8888"):
         assert f"kubectl --kubeconfig alice.kubeconfig port-forward {forward}" in note
     assert f"token={jupyter_token}" in note

@@ -47,7 +47,8 @@ def test_up_status_down_and_up_again_leave_no_process_behind(tmp_path: Path, tes
         assert len(items) >= 3
         for node in items:
             ready = [c for c in node["status"]["conditions"] if c["type"] == "Ready"]
-            assert ready and ready[0]["status"] == "True"
+            assert ready
+            assert ready[0]["status"] == "True"
         state = json.loads((tmp_path / "second" / "state.json").read_text())
         if testenv_cluster is not None:  # two clusters at once: no shared port
             assert set(state["ports"].values()).isdisjoint(testenv_cluster.ports().values())
@@ -92,7 +93,8 @@ def test_too_old_go_is_one_clear_line(tmp_path: Path) -> None:
     env = _env(XDG_CACHE_HOME=str(tmp_path / "cache"), PATH=path, VWCLASS_TESTENV_DIR=str(tmp_path))
     env.pop("VWCLASS_TESTENV_BIN", None)
     line = _one_clear_line(run_testenv("build", env=env))
-    assert "go1.21.5 is too old" in line and ">= 1.26" in line
+    assert "go1.21.5 is too old" in line
+    assert ">= 1.26" in line
 
 
 def test_a_failed_build_points_at_its_log(tmp_path: Path) -> None:

@@ -116,9 +116,11 @@ def test_a_missing_rule_stalls_the_class_with_a_message_naming_it(
             return found if found.get("status") == "True" and found.get("reason") == "PermissionDenied" else None
 
         found = eventually(stalled, timeout=60, what="class Stalled for a missing permission")
-    assert "networkpolicies" in found["message"] and "forbidden" in found["message"]
+    assert "networkpolicies" in found["message"]
+    assert "forbidden" in found["message"]
     body = installed.get(CLASS, "norbac")
-    assert body is not None and body["status"]["phase"] == "Degraded"
+    assert body is not None
+    assert body["status"]["phase"] == "Degraded"
     delete_class(installed, "norbac")
 
 

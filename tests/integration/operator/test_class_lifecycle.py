@@ -102,7 +102,8 @@ def test_a_class_of_three_becomes_three_ready_virtual_nodes(
         assert ns is not None
         assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "baseline"
         [owner] = ns["metadata"]["ownerReferences"]
-        assert owner["uid"] == body["metadata"]["uid"] and owner["controller"] is True
+        assert owner["uid"] == body["metadata"]["uid"]
+        assert owner["controller"] is True
         assert objects_in(kube, namespace) >= EXPECTED
         pods = kube.list(POD, namespace=namespace)
         assert len(pods) == 5
@@ -110,13 +111,16 @@ def test_a_class_of_three_becomes_three_ready_virtual_nodes(
             assert pod["status"]["phase"] == "Running"
             assert nodes[pod["spec"]["nodeName"]]["metadata"]["labels"]["type"] == "kwok"
     plugin = credentials(kube, "trio-student-001")["plugin-password"]
-    assert plugin != "plugin" and len(plugin) >= 24
+    assert plugin != "plugin"
+    assert len(plugin) >= 24
     assert plugin != credentials(kube, "trio-student-002")["plugin-password"]
     table = subprocess.run(
         [kubectl(), "--kubeconfig", str(kubeconfig), "get", "vwc", "trio"], capture_output=True, text=True
     )
-    assert "3/3" in table.stdout and "Ready" in table.stdout
-    assert plugin not in str(body["status"]) and plugin not in table.stdout
+    assert "3/3" in table.stdout
+    assert "Ready" in table.stdout
+    assert plugin not in str(body["status"])
+    assert plugin not in table.stdout
     delete_class(kube, "trio")
 
 
@@ -218,10 +222,12 @@ def test_a_preexisting_namespace_is_never_adopted(kube: Kube, operator: Embedded
         return found if found.get("status") == "True" else None
 
     found = eventually(stalled, timeout=60, what="class Stalled")
-    assert "clash-student-002" in found["message"] and found["reason"] == "NamespaceConflict"
+    assert "clash-student-002" in found["message"]
+    assert found["reason"] == "NamespaceConflict"
     eventually(lambda: class_namespaces(kube, "clash") == {"clash-student-001", "clash-student-003"}, timeout=60)
     body = kube.get(CLASS, "clash")
-    assert body is not None and body["status"]["phase"] == "Degraded"
+    assert body is not None
+    assert body["status"]["phase"] == "Degraded"
     events = kube.request(
         "GET", "/api/v1/namespaces/default/events", query=[("fieldSelector", "involvedObject.name=clash")]
     )["items"]
@@ -250,9 +256,12 @@ def test_a_namespace_made_between_the_operators_list_and_its_write_is_not_taken_
     )
     listed_before = Observed(namespaces={}, objects={}, pods={})
     result = ensure_student(kube, cls, student, listed_before)
-    assert not result.state.ready and "appeared meanwhile" in result.state.reason and result.writes == 0
+    assert not result.state.ready
+    assert "appeared meanwhile" in result.state.reason
+    assert result.writes == 0
     untouched = kube.get(NAMESPACE, student.namespace)
-    assert untouched is not None and "ownerReferences" not in untouched["metadata"]
+    assert untouched is not None
+    assert "ownerReferences" not in untouched["metadata"]
     assert untouched["metadata"]["labels"] == {"owner": "x", "kubernetes.io/metadata.name": student.namespace}
     assert not [kind for kind in STUDENT_KINDS if kube.list(kind, names.class_selector("racing"), student.namespace)]
     kube.delete(NAMESPACE, student.namespace)

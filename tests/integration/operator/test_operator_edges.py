@@ -43,7 +43,8 @@ def test_a_spec_that_slipped_past_an_older_schema_stalls_with_an_event(kube: Kub
             return found if found.get("status") == "True" else None
 
         found = eventually(stalled, timeout=60, what="class Stalled")
-        assert found["reason"] == "InvalidSpec" and "exactly one of spec.students" in found["message"]
+        assert found["reason"] == "InvalidSpec"
+        assert "exactly one of spec.students" in found["message"]
         assert not kube.list(BY_KIND[("v1", "Namespace")], names.class_selector("sneaky"))
         events = kube.request(
             "GET", "/api/v1/namespaces/default/events", query=[("fieldSelector", "involvedObject.name=sneaky")]
@@ -78,7 +79,8 @@ def test_changing_images_and_presets_rolls_out_to_every_student(kube: Kube, oper
         assert container["image"] == "waggle/plugin-base:1.1.1-base"
         assert container["resources"]["limits"] == {"cpu": "4", "memory": "4Gi"}
         quota = kube.get(QUOTA, "student-quota", namespace)
-        assert quota is not None and quota["spec"]["hard"]["limits.cpu"] == "16"
+        assert quota is not None
+        assert quota["spec"]["hard"]["limits.cpu"] == "16"
     delete_class(kube, "rollout")
 
 

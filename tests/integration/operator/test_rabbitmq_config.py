@@ -55,10 +55,13 @@ def test_a_students_plugin_publishes_with_its_own_credentials_and_not_with_anoth
         with rabbitmq.channel("admin") as channel:
             method, properties, body = channel.basic_get("to-validator", auto_ack=True)
         assert method is not None, "nothing reached to-validator"
-        assert properties.user_id == "plugin" and properties.app_id == "3f8e0c1a-uid-of-the-runner-pod"
+        assert properties.user_id == "plugin"
+        assert properties.app_id == "3f8e0c1a-uid-of-the-runner-pod"
         message = json.loads(body)
-        assert message["name"] == "env.temperature" and message["val"] == 21.5
-        assert message["meta"] == {"sensor": "bme680"} and message["ts"] == 1_700_000_000_000_000_000
+        assert message["name"] == "env.temperature"
+        assert message["val"] == 21.5
+        assert message["meta"] == {"sensor": "bme680"}
+        assert message["ts"] == 1_700_000_000_000_000_000
 
         for user, password in (("plugin", theirs["plugin-password"]), ("plugin", "plugin"), ("guest", "guest")):
             with pytest.raises(pika.exceptions.ProbableAuthenticationError):

@@ -31,6 +31,7 @@ def test_resyncs_of_a_ready_class_send_no_write(kube: Kube, kubeconfig: Path) ->
     fresh = connect(str(kubeconfig))
     with ThreadPoolExecutor(8) as pool:
         outcome = reconcile_class(fresh, "quiet", pool)
-    assert outcome.writes == 0 and outcome.requeue_after is None
+    assert outcome.writes == 0
+    assert outcome.requeue_after is None
     assert sum(fresh.writes.values()) == 0
     delete_class(kube, "quiet")
