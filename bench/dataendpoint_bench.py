@@ -11,6 +11,7 @@ runs it (`python -m vwclass.dataendpoint`), pinned to one CPU, the broker to ano
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -39,10 +40,8 @@ def pin(pid: int, cpu: int) -> None:
     if cpu >= (os.cpu_count() or 1):
         return
     for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
+        with contextlib.suppress(OSError):
             os.sched_setaffinity(int(task.name), {cpu})
-        except OSError:
-            pass
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -66,14 +65,17 @@ def start_endpoint(rabbitmq: RabbitMQ, workdir: Path, mode: str, port: int, db: 
         "VWCLASS_DATA_LISTEN_PORT": str(port),
         "VWCLASS_DATA_LOG_LEVEL": "warning",
     }
-    log = open(workdir / f"endpoint-{mode}.log", "ab")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "vwclass.dataendpoint"],
-        env=env,
-        stdout=log,
-        stderr=log,
-        preexec_fn=lambda: os.sched_setaffinity(0, {ENDPOINT_CPU}) if (os.cpu_count() or 1) > ENDPOINT_CPU else None,
-    )
+    # The child keeps its own copy of the descriptor; ours can close once it runs.
+    with open(workdir / f"endpoint-{mode}.log", "ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "vwclass.dataendpoint"],
+            env=env,
+            stdout=log,
+            stderr=log,
+            preexec_fn=lambda: (
+                os.sched_setaffinity(0, {ENDPOINT_CPU}) if (os.cpu_count() or 1) > ENDPOINT_CPU else None
+            ),
+        )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:

@@ -109,7 +109,7 @@ def kubectl_baseline(cluster: Cluster, students: int) -> float:
         rendered = render.student_objects(
             cls, student, NodeCredentials(creds["admin-password"], creds["service-password"], creds["plugin-password"])
         )
-        objects += rendered[:1] + [render.credentials_secret(cls, student, creds)] + rendered[1:]
+        objects += [*rendered[:1], render.credentials_secret(cls, student, creds), *rendered[1:]]
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as manifest:
         json.dump({"apiVersion": "v1", "kind": "List", "items": objects}, manifest)
     selector = names.class_selector("byhand")

@@ -48,7 +48,8 @@ def test_sigkill_mid_stream_loses_and_doubles_nothing(
 
     counts_at_kill = []
     for fraction in (0.1, 0.25, 0.4, 0.55, 0.7):
-        wait_for(lambda: node.stored_count() >= TOTAL * fraction, 60, f"{fraction:.0%} stored")
+        target = TOTAL * fraction
+        wait_for(lambda target=target: node.stored_count() >= target, 60, f"{fraction:.0%} stored")
         node.kill()
         counts_at_kill.append(node.stored_count())
         node.start()

@@ -13,7 +13,13 @@ import pika
 import pika.exceptions
 import pytest
 
-from tests.support.rabbitmq import RabbitMQ, RabbitMQStartError, random_credentials, start_rabbitmq
+from tests.support.rabbitmq import (
+    RabbitMQ,
+    RabbitMQStartError,
+    publish_and_round_trip,
+    random_credentials,
+    start_rabbitmq,
+)
 from vwclass.core.rabbitmq import EXCHANGES, QUEUES, NodeCredentials
 
 pytestmark = pytest.mark.rabbitmq
@@ -47,8 +53,7 @@ def test_plugin_user_is_narrowed_to_what_pywaggle_does(rabbitmq: RabbitMQ) -> No
         channel.basic_publish("to-validator", "all", b"{}", pika.BasicProperties(user_id="plugin"))
         channel.queue_declare("", exclusive=True)
     with pytest.raises(pika.exceptions.ChannelClosedByBroker) as denied, rabbitmq.channel("plugin") as channel:
-        channel.basic_publish("to-beehive", "x", b"{}")
-        channel.queue_declare("", exclusive=True)  # a round trip, so the refusal arrives
+        publish_and_round_trip(channel, "to-beehive")
     assert denied.value.reply_code == 403
     rabbitmq.purge()
 
@@ -68,7 +73,7 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    return not Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
+    return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
 
 
 def test_a_second_server_runs_beside_the_first_and_stops_completely(rabbitmq: RabbitMQ, tmp_path: Path) -> None:

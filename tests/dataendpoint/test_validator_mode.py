@@ -68,7 +68,7 @@ def test_published_values_timestamps_and_meta_round_trip(
         subscriber.subscribe("#")
         time.sleep(0.5)  # the subscription is bound by a background thread
         with Plugin() as plugin:
-            for name, value, meta, ts, scope in stored + [local_only]:
+            for name, value, meta, ts, scope in [*stored, local_only]:
                 plugin.publish(name, value, meta=meta, timestamp=ts, scope=scope)
             plugin.upload_file(image, meta={"camera": "top"}, timestamp=base + 8 * NS, keep=True)
         republished = []
@@ -133,7 +133,7 @@ def test_filters_head_tail_and_time_ranges(node: Endpoint, plugin_env: Callable[
     assert len(q(filter={"vsn": "V01*"})) == 0  # a regular expression, as on the real API: V0, V01, V011...
 
     tail = q(tail=2, filter={"name": "env.temperature"})
-    assert sorted(zip(tail["meta.sensor"], tail["value"])) == [
+    assert sorted(zip(tail["meta.sensor"], tail["value"], strict=True)) == [
         ("bme280", 23.0),
         ("bme280", 24.0),
         ("bme680", 23.0),

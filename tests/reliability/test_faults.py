@@ -70,7 +70,7 @@ def first_reconcile_after(log: Path, class_name: str, moment: datetime.datetime)
 
 
 # 75 s outlasts kopf's own retries of a watch (about a minute), which the operator replaces with its own.
-@pytest.mark.parametrize("component, outage", [("kube-apiserver", 20.0), ("kube-apiserver", 75.0), ("etcd", 3.0)])
+@pytest.mark.parametrize(("component", "outage"), [("kube-apiserver", 20.0), ("kube-apiserver", 75.0), ("etcd", 3.0)])
 def test_the_operator_recovers_by_itself_when_the_control_plane_comes_back(
     kube: Kube, kubeconfig: Path, local_cluster: Cluster, tmp_path: Path, component: str, outage: float
 ) -> None:

@@ -54,6 +54,15 @@ class RabbitMQStartError(RuntimeError):
     """The server did not come up; the message carries the end of its log and the log's path."""
 
 
+def publish_and_round_trip(channel: pika.adapters.blocking_connection.BlockingChannel, exchange: str) -> None:
+    """Publishes to exchange, then declares a server-named queue (which a plugin may do).
+
+    A publish is not answered: a refusal reaches the client as a closed channel on its next round trip.
+    """
+    channel.basic_publish(exchange, "all", b"{}")
+    channel.queue_declare("", exclusive=True)
+
+
 def random_credentials() -> NodeCredentials:
     """Fresh per-user passwords, as the operator generates them for a student."""
     return NodeCredentials(
@@ -359,10 +368,8 @@ def _stop_process_group(process: subprocess.Popen[bytes], grace: float) -> None:
     if process.poll() is None:
         with suppress(ProcessLookupError):
             process.send_signal(signal.SIGTERM)
-        try:
+        with suppress(subprocess.TimeoutExpired):
             process.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            pass
     # Erlang leaves helpers (erl_child_setup, inet_gethost) in the session we created for it.
     with suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)

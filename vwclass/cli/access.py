@@ -1,4 +1,4 @@
-"""What a student is handed: a kubeconfig for their ServiceAccount's short-lived token, and a note on reaching their node.
+"""What a student is handed: a kubeconfig for their ServiceAccount's short-lived token, and how to reach their node.
 
 Pure: the token, the cluster's address and CA, and the node's plugin password come in; file contents
 come out. Writing them (mode 0600) is the credentials command's job.

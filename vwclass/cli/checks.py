@@ -124,7 +124,8 @@ def storage(storage_classes: list[Obj], microk8s: bool) -> Check:
         "microk8s enable hostpath-storage"
         if microk8s
         else (
-            "mark one StorageClass default: kubectl annotate storageclass NAME storageclass.kubernetes.io/is-default-class=true"
+            "mark one StorageClass default: "
+            "kubectl annotate storageclass NAME storageclass.kubernetes.io/is-default-class=true"
         )
     )
     return Check("default StorageClass", FAILED, "none: students' volumes would stay Pending", fix)

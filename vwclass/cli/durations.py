@@ -22,7 +22,7 @@ def parse(text: str, option: str) -> float:
 
 def show(seconds: float) -> str:
     """The shortest exact form: 600 -> 10m, 5400 -> 1h30m, 90 -> 1m30s."""
-    remaining = int(round(seconds))
+    remaining = round(seconds)
     if remaining == 0:
         return "0s"
     parts = []

@@ -17,13 +17,13 @@ if TYPE_CHECKING:
     from rich.table import Table
 
 
-class Format(str, enum.Enum):
+class Format(enum.StrEnum):
     table = "table"
     json = "json"
     yaml = "yaml"
 
 
-class DocumentFormat(str, enum.Enum):
+class DocumentFormat(enum.StrEnum):
     yaml = "yaml"
     json = "json"
 

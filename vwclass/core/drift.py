@@ -29,7 +29,7 @@ def _contains(actual: Any, desired: Any) -> bool:
         # Equal length: an entry added by hand (an env var, a port) is drift, not a superset.
         if not isinstance(actual, list) or len(actual) != len(desired):
             return not desired and not actual
-        return all(_contains(a, d) for a, d in zip(actual, desired))
+        return all(_contains(a, d) for a, d in zip(actual, desired, strict=True))
     return bool(actual == desired)
 
 

@@ -138,12 +138,12 @@ def _unknown_fields(schema: Mapping[str, Any], value: Any, path: list[str | int]
         for name, sub_value in value.items():
             sub = schema["properties"].get(name)
             if sub is None:
-                yield Problem(_path(path + [name]), "unknown field")
+                yield Problem(_path([*path, name]), "unknown field")
             else:
-                yield from _unknown_fields(sub, sub_value, path + [name])
+                yield from _unknown_fields(sub, sub_value, [*path, name])
     elif isinstance(value, list) and "items" in schema:
         for index, item in enumerate(value):
-            yield from _unknown_fields(schema["items"], item, path + [index])
+            yield from _unknown_fields(schema["items"], item, [*path, index])
 
 
 def _duplicate_keys(schema: Mapping[str, Any], value: Any, path: list[str | int]) -> Iterator[Problem]:
@@ -154,14 +154,14 @@ def _duplicate_keys(schema: Mapping[str, Any], value: Any, path: list[str | int]
             if keys and isinstance(item, dict):
                 key = tuple(item.get(k) for k in keys)
                 if key in seen:
-                    shown = ", ".join(f"{k}={v!r}" for k, v in zip(keys, key))
-                    yield Problem(_path(path + [index]), f"duplicate entry ({shown})")
+                    shown = ", ".join(f"{k}={v!r}" for k, v in zip(keys, key, strict=True))
+                    yield Problem(_path([*path, index]), f"duplicate entry ({shown})")
                 seen.add(key)
-            yield from _duplicate_keys(schema.get("items", {}), item, path + [index])
+            yield from _duplicate_keys(schema.get("items", {}), item, [*path, index])
     elif isinstance(value, dict):
         for name, sub in schema.get("properties", {}).items():
             if name in value:
-                yield from _duplicate_keys(sub, value[name], path + [name])
+                yield from _duplicate_keys(sub, value[name], [*path, name])
 
 
 # -- CEL rules -----------------------------------------------------------------------------------
@@ -183,10 +183,10 @@ def _cel_rules(schema: Mapping[str, Any], value: Any, path: list[str | int]) -> 
     if isinstance(value, dict):
         for name, sub in schema.get("properties", {}).items():
             if name in value:
-                yield from _cel_rules(sub, value[name], path + [name])
+                yield from _cel_rules(sub, value[name], [*path, name])
     elif isinstance(value, list) and "items" in schema:
         for index, item in enumerate(value):
-            yield from _cel_rules(schema["items"], item, path + [index])
+            yield from _cel_rules(schema["items"], item, [*path, index])
 
 
 def _message(error: jsonschema.ValidationError) -> str:

@@ -96,7 +96,7 @@ class Histogram(_Metric):
 
     def __init__(self, name: str, help: str, buckets: tuple[float, ...]) -> None:
         super().__init__(name, help)
-        self._bounds = tuple(sorted(buckets)) + (math.inf,)
+        self._bounds = (*sorted(buckets), math.inf)
         self._counts = [0] * len(self._bounds)
         self._sum = 0.0
         self._count = 0
@@ -114,7 +114,7 @@ class Histogram(_Metric):
         with self._lock:
             counts, total, count = list(self._counts), self._sum, self._count
         lines, cumulative = [], 0
-        for bound, n in zip(self._bounds, counts):
+        for bound, n in zip(self._bounds, counts, strict=True):
             cumulative += n
             lines.append(f'{self.name}_bucket{{le="{_number(bound)}"}} {cumulative}')
         lines.append(f"{self.name}_sum {_number(total)}")

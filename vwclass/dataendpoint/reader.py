@@ -85,7 +85,7 @@ def _records(conn: sqlite3.Connection, series: int, query: Query) -> Iterator[tu
     params: tuple[int, ...] = (series, query.start_ns, query.end_ns)
     if query.tail is not None:
         # The index (series, ts) walked backwards: the latest `tail` rows cost `tail` steps.
-        latest: list[tuple[int, Any]] = conn.execute(sql + " DESC LIMIT ?", params + (query.tail,)).fetchall()
+        latest: list[tuple[int, Any]] = conn.execute(sql + " DESC LIMIT ?", (*params, query.tail)).fetchall()
         return iter(latest[::-1])
     if query.head is not None:
         sql += " LIMIT ?"

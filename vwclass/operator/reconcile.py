@@ -8,6 +8,7 @@ differ, so a resync of an unchanged class sends no write at all.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime
 import logging
 import secrets
@@ -285,14 +286,13 @@ def reconcile_class(kube: Kube, name: str, pool: Executor) -> Outcome:
                 status.StudentState(s.id, False, "not reconciled: the operator lacks a permission")
                 for s in cls.students
             ]
-            try:
+            # Not even allowed to say so: the controller's log still does.
+            with contextlib.suppress(ApiError):
                 publish_status(
                     kube,
                     body,
                     status.class_status(generation, unknown, cls.suspended, "PermissionDenied", error.message),
                 )
-            except ApiError:
-                pass  # not even allowed to say so: the controller's log still does
         raise
     results = list(pool.map(lambda s: ensure_student_safely(kube, cls, s, observed), cls.students))
     writes = sum(r.writes for r in results) + _remove_students(kube, cls, observed)

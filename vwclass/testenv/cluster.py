@@ -6,6 +6,7 @@ and ports). Ports are picked free at start, so two clusters with different names
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -186,10 +187,8 @@ class Cluster:
             time.sleep(0.1)
         if _alive(pid, component):
             os.kill(pid, signal.SIGKILL)
-        try:
+        with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)  # reap it when it is our child
-        except ChildProcessError:
-            pass
 
     # -- waiting -------------------------------------------------------------------------------
     def _ssl_context(self) -> ssl.SSLContext:

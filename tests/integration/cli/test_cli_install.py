@@ -92,7 +92,7 @@ def test_install_then_doctor(cli: Cli, cli_kube: Kube, dns_service: None) -> Non
     assert "vwclass-cli" in managers
 
     # kwok runs the operator's pod (nothing inside): the Deployment becomes Available.
-    code, checks = eventually(
+    _code, checks = eventually(
         lambda: (lambda r: r if r[0] == 0 else None)(_doctor(cli)), timeout=60, what="doctor passing"
     )
     assert {name: c["state"] for name, c in checks.items()} == {

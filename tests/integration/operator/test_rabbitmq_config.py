@@ -11,7 +11,7 @@ import pika.exceptions
 import pytest
 
 from tests.support.classes import class_body, delete_class, wait_ready
-from tests.support.rabbitmq import running_rabbitmq
+from tests.support.rabbitmq import publish_and_round_trip, running_rabbitmq
 from vwclass.core import names
 from vwclass.core.rabbitmq import NodeCredentials, definitions_json
 from vwclass.kube.api import Kube
@@ -77,8 +77,7 @@ def test_a_students_plugin_publishes_with_its_own_credentials_and_not_with_anoth
         connection = pika.BlockingConnection(rabbitmq.parameters("plugin"))
         channel = connection.channel()
         with pytest.raises(pika.exceptions.ChannelClosedByBroker) as denied:
-            channel.basic_publish("to-beehive", "all", b"{}")
-            channel.queue_declare("to-beehive", passive=True)
+            publish_and_round_trip(channel, "to-beehive")
         assert denied.value.reply_code == 403
         connection.close()
     delete_class(kube, "bus")

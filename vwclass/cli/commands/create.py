@@ -161,5 +161,5 @@ def expand(obj: Obj) -> list[Obj]:
             {key: placeholder for key in names.CREDENTIAL_KEYS},
         )
         # The operator creates the credentials right after the namespace, before anything reads them.
-        documents += objects[:1] + [secret] + objects[1:]
+        documents += [*objects[:1], secret, *objects[1:]]
     return documents
