@@ -3,12 +3,19 @@
 # build stage needs no compiler and the same file builds both architectures.
 FROM python:3.11.11-slim-bookworm AS build
 WORKDIR /src
-RUN python -m venv /opt/vwclass
+# Every dependency at the version and hash requirements/image.lock names (`make lock` writes it),
+# installed before the source is copied so that a code change reuses this layer.
+COPY requirements/image.lock requirements/build.lock ./requirements/
+RUN python -m venv /opt/vwclass \
+ && /opt/vwclass/bin/pip install --no-cache-dir --no-compile --require-hashes -r requirements/image.lock \
+ && pip install --no-cache-dir --require-hashes -r requirements/build.lock
 COPY pyproject.toml README.md ./
 COPY vwclass ./vwclass
 COPY crds ./crds
 COPY manifests ./manifests
-RUN /opt/vwclass/bin/pip install --no-cache-dir --no-compile .
+# The wheel is built by the locked hatchling (no unpinned build backend is fetched) and adds no dependency.
+RUN pip wheel --no-cache-dir --no-deps --no-build-isolation --wheel-dir /tmp/dist . \
+ && /opt/vwclass/bin/pip install --no-cache-dir --no-compile --no-deps /tmp/dist/*.whl
 
 FROM python:3.11.11-slim-bookworm
 LABEL org.opencontainers.image.title="vwclass" \

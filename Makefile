@@ -5,27 +5,50 @@ BIN := $(VENV)/bin
 CLUSTER ?= default
 PYTEST_ARGS ?=
 
-.PHONY: venv testenv test test-reliability unit lint cluster-up cluster-down cluster-status demo demo-down clean
+.PHONY: venv lock testenv test test-reliability unit lint cluster-up cluster-down cluster-status demo demo-down clean
 
-$(VENV)/.installed: pyproject.toml
+# The exact versions (and hashes) of requirements/test.lock, then the project itself on top of them.
+$(VENV)/.installed: pyproject.toml requirements/test.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q --require-hashes -r requirements/test.lock
+	$(BIN)/pip install -q --no-deps -e .
 	touch $@
 
 venv: $(VENV)/.installed
 
+UV := $(BIN)/uv
+LOCK := $(UV) pip compile --quiet --universal --python-version 3.11 --generate-hashes --upgrade
+lock: venv  ## pin every dependency again (requirements/*.lock) at its newest allowed version
+	$(BIN)/pip install -q 'uv==0.13.9'
+	$(LOCK) pyproject.toml --extra test -o requirements/test.lock
+	$(LOCK) pyproject.toml -o requirements/image.lock
+	$(LOCK) requirements/build.in -o requirements/build.lock
+
 testenv: venv  ## build (or reuse) the control-plane binaries
 	$(BIN)/python -m vwclass.testenv build
 
-lint: venv  ## types and the layering contracts
+# Lint and format, types, and the layering contracts. `make lint` always runs them; `make test` runs
+# them only when a source changed since the last pass (CI runs `make lint`, then `make test`).
+LINTED := $(VENV)/.linted
+define run_lint
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-logo
+	touch $(LINTED)
+endef
+
+lint: venv
+	$(run_lint)
+
+$(LINTED): $(VENV)/.installed pyproject.toml $(shell find vwclass tests bench scripts -name '*.py' 2>/dev/null)
+	$(run_lint)
 
 unit: venv
 	$(BIN)/python -m pytest tests/unit -q $(PYTEST_ARGS)
 
-test: lint testenv  ## the whole suite but the minutes-long reliability tests, on a fresh local control plane
+test: $(LINTED) testenv  ## the whole suite but the minutes-long reliability tests, on a fresh local control plane
 	$(BIN)/python -m pytest -q -ra -m "not reliability" $(PYTEST_ARGS)
 
 test-reliability: testenv  ## faults (operator SIGKILLs, API server and etcd outages) and load (10x30, 300)
@@ -50,4 +73,4 @@ demo-down: venv
 	$(BIN)/python -m vwclass.testenv down --name $(DEMO_CLUSTER)
 
 clean: cluster-down
-	rm -rf $(VENV) .mypy_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
