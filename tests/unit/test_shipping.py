@@ -59,6 +59,30 @@ def test_the_release_workflow_builds_both_architectures_with_well_known_actions(
     assert workflow[True]["push"]["tags"] == ["v*"]  # YAML 1.1 reads the key `on` as True
 
 
+def test_the_release_workflow_publishes_only_after_lint_and_tests_pass() -> None:
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "image.yml").read_text())
+    jobs = workflow["jobs"]
+    assert jobs["image"]["needs"] in ("test", ["test"])
+    commands = [s["run"] for s in jobs["test"]["steps"] if "run" in s]
+    assert "make lint" in commands
+    assert "make test" in commands
+    assert not any("packages" in job.get("permissions", {}) for name, job in jobs.items() if name != "image")
+    assert "packages" not in workflow.get("permissions", {})
+
+
+def test_the_image_installs_exactly_the_locked_dependencies() -> None:
+    build = stages()[0]
+    installs = [i for i in build if "pip install" in i]
+    assert any("--require-hashes -r requirements/image.lock" in i for i in installs), installs
+    # The project itself adds nothing the lock did not pin, and no build backend is fetched unpinned.
+    assert any("--no-deps" in i and ".whl" in i for i in installs), installs
+    assert any("--no-build-isolation" in i for i in build), build
+    for lock in ("image.lock", "build.lock"):
+        pins = [line for line in (ROOT / "requirements" / lock).read_text().splitlines() if "==" in line]
+        assert pins, lock
+        assert all(pin.endswith("\\") for pin in pins), f"{lock}: a pin without hashes"
+
+
 def test_the_operator_deployment_is_locked_down() -> None:
     deployment = yaml.safe_load((ROOT / "manifests" / "base" / "operator-deployment.yaml").read_text())
     spec = deployment["spec"]
