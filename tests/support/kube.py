@@ -10,9 +10,20 @@ from typing import Any, TypeVar
 
 import yaml
 
-from vwclass.kube.api import Kube
+from vwclass.kube.api import ApiError, Kube
 
 T = TypeVar("T")
+
+
+def get_text(kube: Kube, path: str) -> str:
+    """A plain-text GET, such as the API server's /metrics (the operator never needs one)."""
+    response = kube.api_client.call_api(
+        "GET", kube.api_client.configuration.host + path, {"Accept": "text/plain"}, None, _request_timeout=60
+    )
+    data = response.read()
+    if not 200 <= response.status < 300:
+        raise ApiError(response.status, response.reason or "", data.decode(errors="replace"))
+    return str(data.decode())
 
 
 def unique(prefix: str) -> str:

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
+from tests.support.embedded_operator import EmbeddedOperator
 from vwclass.cli.app import app
 from vwclass.kube.api import Kube
-from vwclass.operator.runner import EmbeddedOperator
 from vwclass.testenv import build
 
 VWCLASS = Path(sys.executable).parent / "vwclass"

@@ -8,10 +8,10 @@ import pytest
 
 from tests.integration.cli.conftest import Cli, one_line
 from tests.support.classes import class_namespaces
+from tests.support.embedded_operator import EmbeddedOperator
 from tests.support.kube import eventually, unique
 from vwclass.kube.api import Kube
 from vwclass.kube.resources import BY_KIND, CLASS, NAMESPACE
-from vwclass.operator.runner import EmbeddedOperator
 
 pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("operator")]
 DEPLOYMENT = BY_KIND[("apps/v1", "Deployment")]

@@ -13,11 +13,11 @@ import pytest
 import yaml
 
 from tests.support.classes import class_body, condition, delete_class, install, wait_ready
+from tests.support.embedded_operator import EmbeddedOperator
 from tests.support.kube import eventually, token_kubeconfig
 from vwclass.kube.api import Kube
 from vwclass.kube.connect import connect
 from vwclass.kube.resources import CLASS
-from vwclass.operator.runner import EmbeddedOperator
 from vwclass.shipped import shipped_dir
 from vwclass.testenv import build
 

@@ -16,13 +16,13 @@ from tests.support.classes import (
     delete_class,
     wait_ready,
 )
+from tests.support.embedded_operator import EmbeddedOperator
 from tests.support.kube import eventually
 from vwclass.core import names
 from vwclass.core.spec import parse_class
 from vwclass.kube.api import Kube
 from vwclass.kube.resources import BY_KIND, CLASS, NAMESPACE, POD, STUDENT_KINDS
 from vwclass.operator.reconcile import Observed, ensure_student
-from vwclass.operator.runner import EmbeddedOperator
 from vwclass.testenv import build
 
 pytestmark = pytest.mark.cluster

@@ -14,11 +14,11 @@ import pytest
 import yaml
 
 from tests.support.classes import class_body, condition, delete_class, wait_ready
+from tests.support.embedded_operator import EmbeddedOperator
 from tests.support.kube import eventually
 from vwclass.core import names
 from vwclass.kube.api import Kube
 from vwclass.kube.resources import BY_KIND, CLASS
-from vwclass.operator.runner import EmbeddedOperator
 from vwclass.shipped import crd_path
 
 pytestmark = pytest.mark.cluster
@@ -51,7 +51,7 @@ def test_a_spec_that_slipped_past_an_older_schema_stalls_with_an_event(kube: Kub
         assert [e for e in events if e["reason"] == "InvalidSpec"]
         # One Event and one status write, not a retry storm: nothing more while nothing changes.
         writes = sum(operator.kube.writes.values())
-        operator.memo.controller.request_from_thread("sneaky")
+        operator.request("sneaky")
         eventually(lambda: operator.memo.controller.reconciles["sneaky"] >= 2, timeout=30)
         assert sum(operator.kube.writes.values()) == writes
         kube.delete(CLASS, "sneaky")

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests.support.classes import class_body, delete_class, wait_ready
+from tests.support.embedded_operator import EmbeddedOperator
 from vwclass.kube.api import Kube
-from vwclass.operator.runner import EmbeddedOperator
 
 
 @pytest.fixture(scope="module")
