@@ -15,6 +15,7 @@ import yaml
 from tests.support.classes import class_body, condition, delete_class, install, wait_ready
 from tests.support.embedded_operator import EmbeddedOperator
 from tests.support.kube import eventually, token_kubeconfig
+from vwclass import __version__
 from vwclass.kube.api import Kube
 from vwclass.kube.connect import connect
 from vwclass.kube.resources import CLASS
@@ -126,7 +127,7 @@ def test_the_microk8s_overlay_takes_the_image_from_the_local_registry(kubeconfig
     rendered = kubectl(kubeconfig, "kustomize", str(shipped_dir("manifests") / "overlays" / "microk8s"))
     assert rendered.returncode == 0, rendered.stderr
     deployment = next(d for d in yaml.safe_load_all(rendered.stdout) if d and d["kind"] == "Deployment")
-    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "localhost:32000/vwclass:0.1.0"
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == f"localhost:32000/vwclass:{__version__}"
 
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
