@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 import uuid
 from collections.abc import Callable
@@ -13,6 +14,40 @@ import yaml
 from vwclass.kube.api import ApiError, Kube
 
 T = TypeVar("T")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def status_of(call: Callable[[], object]) -> int:
+    """The HTTP status a request got: 200 when it succeeded."""
+    try:
+        call()
+    except ApiError as error:
+        return error.status
+    return 200
+
+
+def as_student(kube: Kube, namespace: str) -> Kube:
+    """A client holding a TokenRequest token of the namespace's `student` account, as handed out."""
+    from kubernetes import client
+
+    token = kube.request(
+        "POST",
+        f"/api/v1/namespaces/{namespace}/serviceaccounts/student/token",
+        body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": 600}},
+    )["status"]["token"]
+    teacher = kube.api_client.configuration
+    configuration = client.Configuration()
+    configuration.host = teacher.host
+    configuration.ssl_ca_cert = teacher.ssl_ca_cert
+    configuration.verify_ssl = teacher.verify_ssl
+    configuration.api_key = {"BearerToken": f"Bearer {token}"}
+    return Kube(client.ApiClient(configuration))
 
 
 def get_text(kube: Kube, path: str) -> str:

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from tests.integration.cli.conftest import Cli, one_line
 from tests.support.classes import class_namespaces
+from tests.support.cli import Cli, one_line
 from tests.support.embedded_operator import EmbeddedOperator
 from tests.support.kube import eventually, unique
 from vwclass.kube.api import Kube

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import copy
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +11,7 @@ import pytest
 import yaml
 
 from tests.support.classes import class_body, condition, delete_class, install, wait_ready
+from tests.support.cli import kubectl
 from tests.support.embedded_operator import EmbeddedOperator
 from tests.support.kube import eventually, token_kubeconfig
 from vwclass import __version__
@@ -20,16 +19,9 @@ from vwclass.kube.api import Kube
 from vwclass.kube.connect import connect
 from vwclass.kube.resources import CLASS
 from vwclass.shipped import shipped_dir
-from vwclass.testenv import build
 
 pytestmark = pytest.mark.cluster
 BASE = shipped_dir("manifests") / "base"
-
-
-def kubectl(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    built = build.bin_dir() / "kubectl"
-    binary = str(built) if built.exists() else shutil.which("kubectl") or "kubectl"
-    return subprocess.run([binary, "--kubeconfig", str(kubeconfig), *args], capture_output=True, text=True, timeout=120)
 
 
 @pytest.fixture(scope="module")
