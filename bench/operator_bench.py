@@ -23,6 +23,7 @@ from pathlib import Path
 from vwclass.core import names, render
 from vwclass.core.rabbitmq import NodeCredentials
 from vwclass.core.spec import parse_class
+from vwclass.kube.api import Kube
 from vwclass.kube.connect import connect
 from vwclass.kube.resources import CLASS, NAMESPACE
 from vwclass.testenv import build
@@ -82,7 +83,7 @@ def writes_by_verb(cluster: Cluster) -> dict[str, float]:
     return totals
 
 
-def wait_ready(kube, name: str, students: int, timeout: float = 900) -> float:  # type: ignore[no-untyped-def]
+def wait_ready(kube: Kube, name: str, students: int, timeout: float = 900) -> float:
     started = time.monotonic()
     while time.monotonic() - started < timeout:
         body = kube.get(CLASS, name) or {}

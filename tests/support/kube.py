@@ -66,7 +66,7 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:6]}"
 
 
-def eventually(check: Callable[[], T], timeout: float = 60.0, interval: float = 0.5, what: str = "") -> T:
+def eventually(check: Callable[[], T | None], timeout: float = 60.0, interval: float = 0.5, what: str = "") -> T:
     """Polls check() until it returns a truthy value (which is returned) or raises at the timeout."""
     deadline = time.monotonic() + timeout
     last: object = None

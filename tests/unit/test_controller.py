@@ -181,7 +181,7 @@ def test_a_burst_of_requests_for_a_class_costs_one_reconcile_at_the_earliest_due
 # -- backoff -------------------------------------------------------------------------------------
 def test_failures_back_off_doubling_up_to_the_cap_and_a_success_resets_it() -> None:
     refused = ApiError(422, "Invalid", "refused")  # not transient: waiting long is right
-    script: list[Done | Exception] = [refused] * 8 + [Done(), refused, Done()]
+    script: list[Done | Exception] = [*[refused] * 8, Done(), refused, Done()]
 
     async def scenario(controller: Controller, fake: FakeClasses) -> None:
         controller.request("a")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -17,10 +18,10 @@ pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("operator")]
 DEPLOYMENT = BY_KIND[("apps/v1", "Deployment")]
 
 
-def _status(cli: Cli, name: str) -> dict[str, object]:
+def _status(cli: Cli, name: str) -> dict[str, Any]:
     result = cli("status", name, "-o", "json")
     assert result.exit_code == 0, result.output
-    loaded: dict[str, object] = json.loads(result.stdout)
+    loaded: dict[str, Any] = json.loads(result.stdout)
     return loaded
 
 
@@ -47,7 +48,7 @@ def test_create_scale_suspend_resume_delete(cli: Cli, cli_kube: Kube) -> None:
     assert suspended.stdout == f"class {name} suspended\nclass {name} is Suspended\n"
     status = _status(cli, name)
     assert status["phase"] == "Suspended" and status["suspended"] is True
-    assert all(set(s["components"].values()) == {"suspended"} for s in status["students"])  # type: ignore[union-attr]
+    assert all(set(s["components"].values()) == {"suspended"} for s in status["students"])
     runner = cli_kube.get(DEPLOYMENT, "plugin-runner", f"{name}-student-002")
     assert runner is not None and runner["spec"]["replicas"] == 0
     again = cli("suspend", name)

@@ -46,7 +46,7 @@ def test_the_operator_command_reconciles_and_stops_on_sigterm(
         def healthy() -> bool:
             assert process.poll() is None, (tmp_path / "operator.log").read_text()
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
-                return response.status == 200
+                return bool(response.status == 200)
 
         eventually(healthy, timeout=60, what="the operator's liveness endpoint")
         created = cli("create", name, "--students", "1", "--wait", "--timeout", "90s")
