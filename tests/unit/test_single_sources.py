@@ -46,20 +46,22 @@ def test_every_vwclass_image_tag_in_the_docs_is_the_package_version(path: str) -
 @pytest.mark.parametrize(
     ("components", "workloads"),
     [
-        ({}, ["rabbitmq", "app-meta-cache", "data-sharing-service", "data-endpoint", "plugin-runner"]),
+        ({}, ["rabbitmq", "data-endpoint", "plugin-runner", "app-meta-cache", "data-sharing-service"]),
         ({"dataSharingService": False}, ["rabbitmq", "data-endpoint", "plugin-runner"]),
         (
             {"playback": True},
-            ["rabbitmq", "app-meta-cache", "data-sharing-service", "data-endpoint", "playback-server", "plugin-runner"],
+            ["rabbitmq", "data-endpoint", "plugin-runner", "app-meta-cache", "data-sharing-service", "playback-server"],
         ),
     ],
 )
 def test_the_expected_workloads_are_the_rendered_ones(components: dict[str, bool], workloads: list[str]) -> None:
     cls = make_class(components=components)
+    # Every node's first, then the optional components' (the order `vwclass status` shows them in).
     assert render.expected_workloads(cls) == workloads
     rendered = render.student_objects(cls, cls.students[1])
+    assert sorted(render.workload_names(rendered)) == sorted(workloads)
     assert render.workload_names(rendered) == [
-        o["metadata"]["name"] for o in rendered if o["kind"] in render.WORKLOAD_KINDS
+        o["metadata"]["name"] for o in rendered if o["kind"] in ("Deployment", "StatefulSet")
     ]
 
 

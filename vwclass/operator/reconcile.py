@@ -161,7 +161,7 @@ def ensure_student(kube: Kube, cls: ClassSpec, student: Student, observed: Obser
     state = status.student_state(
         student.id,
         workloads,
-        render.workload_names(desired),
+        render.expected_workloads(cls),
         observed.pods.get(student.namespace, []),
         0 if cls.suspended else 1,
     )
