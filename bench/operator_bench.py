@@ -15,6 +15,7 @@ import argparse
 import json
 import re
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -22,11 +23,15 @@ from pathlib import Path
 from vwclass.core import names, render
 from vwclass.core.rabbitmq import NodeCredentials
 from vwclass.core.spec import parse_class
+from vwclass.kube.api import Kube
 from vwclass.kube.connect import connect
 from vwclass.kube.resources import CLASS, NAMESPACE
-from vwclass.operator.runner import EmbeddedOperator
 from vwclass.testenv import build
 from vwclass.testenv.cluster import Cluster
+
+# The embedded operator lives with the tests (only they and this bench run it): import it from there.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.support.embedded_operator import EmbeddedOperator
 
 OUR_RESOURCES = {
     "namespaces",
@@ -78,7 +83,7 @@ def writes_by_verb(cluster: Cluster) -> dict[str, float]:
     return totals
 
 
-def wait_ready(kube, name: str, students: int, timeout: float = 900) -> float:  # type: ignore[no-untyped-def]
+def wait_ready(kube: Kube, name: str, students: int, timeout: float = 900) -> float:
     started = time.monotonic()
     while time.monotonic() - started < timeout:
         body = kube.get(CLASS, name) or {}

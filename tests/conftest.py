@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from kubernetes.client import ApiClient
 
 from vwclass.kube.api import Kube
 from vwclass.testenv.cluster import Cluster
@@ -55,7 +56,8 @@ def kube(kubeconfig: Path) -> Kube:
 
 
 @pytest.fixture(scope="session")
-def api_client(kubeconfig: Path):  # type: ignore[no-untyped-def]
+def api_client(kubeconfig: Path) -> ApiClient:
     from kubernetes import config
 
-    return config.new_client_from_config(config_file=str(kubeconfig))
+    api_client: ApiClient = config.new_client_from_config(config_file=str(kubeconfig))
+    return api_client

@@ -49,7 +49,11 @@ def test_sigkill_mid_stream_loses_and_doubles_nothing(
     counts_at_kill = []
     for fraction in (0.1, 0.25, 0.4, 0.55, 0.7):
         target = TOTAL * fraction
-        wait_for(lambda target=target: node.stored_count() >= target, 60, f"{fraction:.0%} stored")
+
+        def stored_enough(target: float = target) -> bool:
+            return node.stored_count() >= target
+
+        wait_for(stored_enough, 60, f"{fraction:.0%} stored")
         node.kill()
         counts_at_kill.append(node.stored_count())
         node.start()

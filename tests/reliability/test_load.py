@@ -15,7 +15,7 @@ import yaml
 
 from tests.reliability.checks import assert_exactly_the_class
 from tests.support.classes import class_body, condition, delete_class, wait_ready
-from tests.support.kube import token_kubeconfig
+from tests.support.kube import get_text, token_kubeconfig
 from tests.support.operator_process import OperatorProcess
 from vwclass.kube.api import Kube
 from vwclass.shipped import shipped_dir
@@ -33,7 +33,7 @@ def request_counts(kube: Kube) -> dict[str, Counter[str]]:
     """One reading of the API server's /metrics: all clients' requests by verb and by code, and the
     operator's own requests by verb, dispatched and rejected (counted by its FlowSchemas)."""
     counts: dict[str, Counter[str]] = {key: Counter() for key in ("everyone", "codes", "operator", "rejected")}
-    for line in kube.get_text("/metrics").splitlines():
+    for line in get_text(kube, "/metrics").splitlines():
         found = _SAMPLE.match(line)
         if not found:
             continue

@@ -47,9 +47,11 @@ def condition(kube: Kube, name: str, kind: str = "Ready") -> dict[str, Any]:
 def wait_ready(kube: Kube, name: str, students: int, timeout: float = 90.0) -> dict[str, Any]:
     def ready() -> dict[str, Any] | None:
         body = kube.get(CLASS, name)
-        status = (body or {}).get("status", {})
+        if body is None:
+            return None
+        status = body.get("status", {})
         ok = (
-            status.get("observedGeneration") == body["metadata"]["generation"]  # type: ignore[index]
+            status.get("observedGeneration") == body["metadata"]["generation"]
             and status.get("students", {}).get("ready") == students
             and condition(kube, name).get("status") == "True"
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 import uuid
 from collections.abc import Callable
@@ -10,9 +11,54 @@ from typing import Any, TypeVar
 
 import yaml
 
-from vwclass.kube.api import Kube
+from vwclass.kube.api import ApiError, Kube
 
 T = TypeVar("T")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def status_of(call: Callable[[], object]) -> int:
+    """The HTTP status a request got: 200 when it succeeded."""
+    try:
+        call()
+    except ApiError as error:
+        return error.status
+    return 200
+
+
+def as_student(kube: Kube, namespace: str) -> Kube:
+    """A client holding a TokenRequest token of the namespace's `student` account, as handed out."""
+    from kubernetes import client
+
+    token = kube.request(
+        "POST",
+        f"/api/v1/namespaces/{namespace}/serviceaccounts/student/token",
+        body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": 600}},
+    )["status"]["token"]
+    teacher = kube.api_client.configuration
+    configuration = client.Configuration()
+    configuration.host = teacher.host
+    configuration.ssl_ca_cert = teacher.ssl_ca_cert
+    configuration.verify_ssl = teacher.verify_ssl
+    configuration.api_key = {"BearerToken": f"Bearer {token}"}
+    return Kube(client.ApiClient(configuration))
+
+
+def get_text(kube: Kube, path: str) -> str:
+    """A plain-text GET, such as the API server's /metrics (the operator never needs one)."""
+    response = kube.api_client.call_api(
+        "GET", kube.api_client.configuration.host + path, {"Accept": "text/plain"}, None, _request_timeout=60
+    )
+    data = response.read()
+    if not 200 <= response.status < 300:
+        raise ApiError(response.status, response.reason or "", data.decode(errors="replace"))
+    return str(data.decode())
 
 
 def unique(prefix: str) -> str:
@@ -20,7 +66,7 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:6]}"
 
 
-def eventually(check: Callable[[], T], timeout: float = 60.0, interval: float = 0.5, what: str = "") -> T:
+def eventually(check: Callable[[], T | None], timeout: float = 60.0, interval: float = 0.5, what: str = "") -> T:
     """Polls check() until it returns a truthy value (which is returned) or raises at the timeout."""
     deadline = time.monotonic() + timeout
     last: object = None

@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support.kube import free_port
 
 
 class OperatorProcess:
@@ -32,7 +27,7 @@ class OperatorProcess:
                 "--kubeconfig",
                 str(self.kubeconfig),
                 "--liveness",
-                f"http://127.0.0.1:{_free_port()}/healthz",
+                f"http://127.0.0.1:{free_port()}/healthz",
                 "--resync-seconds",
                 str(self.resync_seconds),
             ],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,8 +12,8 @@ from vwclass.cli.classopts import ClassOptions
 from vwclass.cli.errors import CliError
 
 
-def build(name: str = "geo", **options: object) -> dict[str, object]:
-    return classopts.build_class(name, ClassOptions(**options))  # type: ignore[arg-type]
+def build(name: str = "geo", **options: Any) -> dict[str, Any]:
+    return classopts.build_class(name, ClassOptions(**options))
 
 
 def refusal(name: str = "geo", **options: object) -> str:

@@ -9,6 +9,7 @@ import pytest
 import wagglemsg
 from waggle.plugin import Uploader
 
+from vwclass.dataendpoint.config import Mode
 from vwclass.dataendpoint.ingest import Accepted, Delivery, Processor
 from vwclass.dataendpoint.messages import Invalid, Message, decode, encode, tagged, validate_name
 from vwclass.dataendpoint.store import Rejection
@@ -94,14 +95,14 @@ def test_encode_is_readable_by_pywagglemsg() -> None:
     assert wagglemsg.load(encode(message)) == wagglemsg.Message("env.t", 2.5, TS, {"node": "n"})
 
 
-def processor(tmp_path: Path, mode: str, plugin: str = "") -> Processor:
+def processor(tmp_path: Path, mode: Mode, plugin: str = "") -> Processor:
     from vwclass.dataendpoint.uploads import UploadDirectory
 
     return Processor(
         mode,
         UploadDirectory(tmp_path),
         node="000000000000abcd",
-        vsn="V001",  # type: ignore[arg-type]
+        vsn="V001",
         plugin=plugin,
         local_url="http://data:8080",
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from vwclass.core import drift, status
 
 
@@ -12,7 +14,7 @@ def test_server_defaults_are_not_drift_but_edits_and_additions_are() -> None:
         "metadata": {"name": "x", "labels": {"a": "1"}},
         "spec": {"ports": [{"port": 80}], "selector": {"app": "x"}},
     }
-    actual = {
+    actual: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": {"name": "x", "labels": {"a": "1"}, "uid": "u", "resourceVersion": "9"},
@@ -61,7 +63,7 @@ def test_an_env_var_added_by_hand_to_a_container_without_env_is_drift() -> None:
         "metadata": {"name": "d"},
         "spec": {"template": {"spec": {"containers": [{"name": "redis", "image": "redis:7"}]}}},
     }
-    actual = {
+    actual: dict[str, Any] = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {"name": "d"},

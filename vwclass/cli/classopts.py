@@ -262,21 +262,36 @@ _OPTION_OF_FIELD = (
 )
 
 
-_DNS_LABEL_PATTERN = "does not match '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'"
-# jsonschema quotes the pattern with repr(), backslashes doubled; build it the same way.
-_NO_CONTROL_PATTERN = "does not match " + repr("^[^\\x00-\\x1F\\x7F]*$")
-_NO_CONTROL_WORDS = "holds a control character (a line break, a tab, ...), which a name may not"
-_DNS_LABEL_WORDS = (
-    "is not a valid name: use lowercase letters, digits and '-', starting and ending with a letter or digit"
+# The schema's regular expressions, said in words a teacher can act on. The patterns are read from the
+# CRD, so a changed pattern can never leave its words behind.
+_PATTERN_WORDS = (
+    (
+        ("metadata", "name"),  # the same DNS-1123 label as namespacePrefix and roster ids
+        "is not a valid name: use lowercase letters, digits and '-', starting and ending with a letter or digit",
+    ),
+    (
+        ("spec", "roster", "items", "name"),
+        "holds a control character (a line break, a tab, ...), which a name may not",
+    ),
 )
+
+
+def _in_words(text: str) -> str:
+    from vwclass.core import schema
+
+    for path, words in _PATTERN_WORDS:
+        node: Any = schema.class_schema()
+        for key in path:
+            node = node["items"] if key == "items" else node["properties"][key]
+        # jsonschema's message quotes the pattern with repr(), as here.
+        text = text.replace(f"does not match {node['pattern']!r}", words)
+    return text
 
 
 def explain(problem: Problem, roster: Roster | None) -> str:
     """One problem of the schema, prefixed with the option (or roster line) it is about."""
-    # The schema's regular expression, said in words a teacher can act on.
-    text = str(problem).replace(_DNS_LABEL_PATTERN, _DNS_LABEL_WORDS)
-    message = problem.message.replace(_DNS_LABEL_PATTERN, _DNS_LABEL_WORDS)
-    message = message.replace(_NO_CONTROL_PATTERN, _NO_CONTROL_WORDS)
+    text = _in_words(str(problem))
+    message = _in_words(problem.message)
     found = re.match(r"spec\.roster\[(\d+)\](?:\.(\w+))?", problem.field)
     if found and roster is not None and int(found.group(1)) < len(roster.lines):
         index = int(found.group(1))

@@ -15,6 +15,7 @@ import typer
 
 from vwclass.cli import durations, output
 from vwclass.cli.errors import CliError, Exit
+from vwclass.core.status import Stalled, condition
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -24,17 +25,12 @@ if TYPE_CHECKING:
 Obj = dict[str, Any]
 POLL_SECONDS = 1.0
 # Stalled reasons that no amount of waiting fixes; StudentsFailing (an image pull backing off) may.
-_HOPELESS = frozenset({"NamespaceConflict", "PermissionDenied", "InvalidSpec"})
+_HOPELESS = frozenset(reason.value for reason in Stalled if reason.hopeless)
 
 WaitOption = Annotated[bool, typer.Option("--wait", help="Wait, with a progress bar, until the class is ready.")]
 TimeoutOption = Annotated[
     str, typer.Option("--timeout", metavar="DURATION", help="How long --wait waits (e.g. 90s, 10m).")
 ]
-
-
-def _condition(body: Obj, kind: str) -> Obj:
-    conditions = body.get("status", {}).get("conditions") or []
-    return next((c for c in conditions if c.get("type") == kind), {})
 
 
 def current(body: Obj) -> bool:
@@ -43,12 +39,12 @@ def current(body: Obj) -> bool:
 
 
 def is_ready(body: Obj) -> bool:
-    return current(body) and _condition(body, "Ready").get("status") == "True"
+    return current(body) and condition(body.get("status"), "Ready").get("status") == "True"
 
 
 def hopeless(body: Obj) -> str:
     """The Stalled message when waiting cannot help, else ''."""
-    stalled = _condition(body, "Stalled")
+    stalled = condition(body.get("status"), "Stalled")
     if current(body) and stalled.get("status") == "True" and stalled.get("reason") in _HOPELESS:
         return str(stalled.get("message", stalled.get("reason")))
     return ""

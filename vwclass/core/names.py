@@ -13,8 +13,6 @@ FIELD_MANAGER = "vwclass-operator"
 MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGED_BY_VALUE = "vwclass"
 PART_OF = "app.kubernetes.io/part-of"
-COMPONENT = "app.kubernetes.io/component"
-NAME = "app.kubernetes.io/name"
 CLASS_LABEL = f"{GROUP}/class"
 STUDENT_LABEL = f"{GROUP}/student"
 # Objects created once and never rendered again (the node's passwords) carry this label instead of
@@ -33,9 +31,18 @@ CREDENTIAL_KEYS = ("admin-password", "service-password", "plugin-password", "jup
 _GENERATED_WIDTH = 3
 
 
+_GENERATED_PREFIX = "student-"
+
+
 def generated_student_id(number: int) -> str:
     """The id of the n-th anonymous student (1-based): student-001, student-002, ..."""
-    return f"student-{number:0{_GENERATED_WIDTH}d}"
+    return f"{_GENERATED_PREFIX}{number:0{_GENERATED_WIDTH}d}"
+
+
+def generated_student_number(student_id: str) -> str | None:
+    """The digits of a generated id ("001" of student-001), or None for a roster id."""
+    digits = student_id.removeprefix(_GENERATED_PREFIX)
+    return digits if digits != student_id and digits.isdigit() else None
 
 
 def namespace_name(prefix: str, student_id: str) -> str:

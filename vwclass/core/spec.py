@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -41,8 +42,6 @@ class ClassSpec:
 
     name: str
     uid: str
-    generation: int
-    namespace_prefix: str
     students: tuple[Student, ...]
     images: Images
     resources: Preset
@@ -54,15 +53,14 @@ class ClassSpec:
         return next((s for s in self.students if s.id == student_id), None)
 
 
-# The CRD's camelCase image keys, in the field order of Images.
-IMAGE_KEYS = {
-    "rabbitmq": "rabbitmq",
-    "pluginRunner": "plugin_runner",
-    "dataSharingService": "data_sharing_service",
-    "appMetaCache": "app_meta_cache",
-    "dataEndpoint": "data_endpoint",
-    "playbackServer": "playback_server",
-}
+def _snake(key: str) -> str:
+    return re.sub(r"(?<!^)([A-Z])", r"_\1", key).lower()
+
+
+def _images(images: Mapping[str, str]) -> Images:
+    """The CRD's images block (camelCase keys, every one defaulted) as Images (the same keys, snake_case)."""
+    keys = schema.class_schema()["properties"]["spec"]["properties"]["images"]["properties"]
+    return Images(**{_snake(key): images[key] for key in keys})
 
 
 def _resources(spec: Mapping[str, Any]) -> Preset:
@@ -100,10 +98,8 @@ def parse_class(obj: Mapping[str, Any]) -> ClassSpec:
     return ClassSpec(
         name=metadata["name"],
         uid=metadata.get("uid", ""),
-        generation=int(metadata.get("generation", 0)),
-        namespace_prefix=prefix,
         students=students,
-        images=Images(**{field: spec["images"][key] for key, field in IMAGE_KEYS.items()}),
+        images=_images(spec["images"]),
         resources=_resources(spec),
         components=Components(
             jupyter=components["jupyter"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,25 @@ FAILING_REASONS = frozenset(
         "RunContainerError",
     }
 )
+
+
+class Stalled(enum.StrEnum):
+    """Why a class is Stalled: the reason of its Stalled condition (and of the Event posted with it)."""
+
+    INVALID_SPEC = "InvalidSpec"  # slipped past admission (an older CRD); needs an edit
+    PERMISSION_DENIED = "PermissionDenied"  # the operator lacks RBAC; needs an admin
+    NAMESPACE_CONFLICT = "NamespaceConflict"  # a student's namespace is someone else's; needs a person
+    STUDENTS_FAILING = "StudentsFailing"  # a bad image, a crash loop: may recover (an image pushed late)
+
+    @property
+    def hopeless(self) -> bool:
+        """Whether no amount of waiting fixes it: only a person's change does."""
+        return self is not Stalled.STUDENTS_FAILING
+
+
+def condition(block: Obj | None, kind: str) -> Obj:
+    """The condition of type `kind` in a status block ({} when there is none)."""
+    return next((c for c in (block or {}).get("conditions") or [] if c.get("type") == kind), {})
 
 
 @dataclass(frozen=True)
@@ -84,7 +104,7 @@ def _condition(kind: str, status: bool, reason: str, message: str, generation: i
     return {
         "type": kind,
         "status": "True" if status else "False",
-        "reason": reason,
+        "reason": str(reason),  # a plain string, whatever enum it came from
         "message": message,
         "observedGeneration": generation,
     }
@@ -94,7 +114,7 @@ def class_status(
     generation: int,
     students: list[StudentState],
     suspended: bool,
-    stalled_reason: str = "",
+    stalled_reason: Stalled | None = None,
     stalled_message: str = "",
 ) -> Obj:
     """The status block (without transition times) that kubectl wait, Flux and Argo CD understand."""
@@ -112,7 +132,7 @@ def class_status(
     else:
         phase = "Degraded" if failing else "Provisioning"
     if stalled_reason:
-        ready_reason, ready_message = stalled_reason, stalled_message
+        ready_reason, ready_message = str(stalled_reason), stalled_message
     elif done:
         ready_reason = "Suspended" if suspended else "AllStudentsReady"
         ready_message = (
@@ -145,7 +165,7 @@ def class_status(
             _condition(
                 "Stalled",
                 bool(stalled_reason or failing),
-                stalled_reason or ("StudentsFailing" if failing else "NotStalled"),
+                stalled_reason or (Stalled.STUDENTS_FAILING if failing else "NotStalled"),
                 stalled_message or (ready_message if failing else "no error"),
                 generation,
             ),

@@ -98,16 +98,6 @@ class Kube:
             delay = min(delay * 2, 5.0)
         raise AssertionError("unreachable")
 
-    def get_text(self, path: str) -> str:
-        """A plain-text GET, such as the API server's /metrics."""
-        response = self.api_client.call_api(
-            "GET", self.api_client.configuration.host + path, {"Accept": "text/plain"}, None, _request_timeout=60
-        )
-        data = response.read()
-        if not 200 <= response.status < 300:
-            raise _error_from(response.status, response.reason or "", data)
-        return str(data.decode())
-
     # -- verbs ----------------------------------------------------------------------------------
     def apply(self, obj: Obj) -> Obj:
         """Server-side apply under our one field manager, taking over fields others changed."""

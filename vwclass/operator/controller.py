@@ -3,6 +3,9 @@
 Handlers only ask for a class to be reconciled; this queue decides when. A request that arrives while
 that class is being reconciled runs once more afterwards, so no change is ever lost, and a burst of
 child events (a class of 300 becoming ready) costs a few reconciles, not thousands.
+
+What a reconcile does, and how the classes are listed for the resync, is handed in (as controller-runtime
+hands a reconciler to its controller), so the queue can be tested alone with fake reconciles.
 """
 
 from __future__ import annotations
@@ -10,11 +13,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable
+from typing import Protocol
 
-from vwclass.kube.api import ApiError, Kube
-from vwclass.kube.resources import CLASS
-from vwclass.operator.reconcile import reconcile_class
+from vwclass.kube.api import ApiError
 
 log = logging.getLogger("vwclass.controller")
 # Short enough that a class recovers within a minute of an outage ending.
@@ -22,12 +24,41 @@ MAX_BACKOFF = 60.0
 TRANSIENT_BACKOFF = 8.0
 
 
+class Result(Protocol):
+    """What a reconcile returns: when to look again (None: on the next event), and how many writes it sent."""
+
+    @property
+    def requeue_after(self) -> float | None: ...
+
+    @property
+    def writes(self) -> int: ...
+
+
+Reconcile = Callable[[str], Result]
+"""Makes one class (by name) match its spec; blocking, so it runs in a thread; raises to be retried."""
+ListClasses = Callable[[], Iterable[str]]
+"""The names of every class, for the resync; blocking."""
+
+
+def backoff(failures: int, error: Exception) -> float:
+    """Seconds before the next attempt of a class that failed `failures` times in a row."""
+    # An unreachable or overloaded API server is nobody's mistake: keep trying often, so the
+    # class moves on soon after it is back. Anything else backs off further each time.
+    cap = TRANSIENT_BACKOFF if isinstance(error, ApiError) and error.transient else MAX_BACKOFF
+    return min(2.0**failures, cap)
+
+
 class Controller:
     def __init__(
-        self, kube: Kube, *, student_workers: int = 16, parallel_classes: int = 4, resync_seconds: float = 120.0
+        self,
+        reconcile: Reconcile,
+        list_classes: ListClasses,
+        *,
+        parallel_classes: int = 4,
+        resync_seconds: float = 120.0,
     ) -> None:
-        self.kube = kube
-        self.pool = ThreadPoolExecutor(student_workers, thread_name_prefix="vwclass-student")
+        self.reconcile = reconcile
+        self.list_classes = list_classes
         self.resync_seconds = resync_seconds
         self.reconciles: Counter[str] = Counter()
         self.failures: Counter[str] = Counter()
@@ -38,11 +69,9 @@ class Controller:
         self._again: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._resync: asyncio.Task[None] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
 
     def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._resync = self._loop.create_task(self._resync_forever())
+        self._resync = asyncio.get_running_loop().create_task(self._resync_forever())
 
     async def stop(self) -> None:
         for timer in self._timers.values():
@@ -51,7 +80,6 @@ class Controller:
             self._resync.cancel()
         for task in list(self._tasks):
             task.cancel()
-        self.pool.shutdown(wait=False, cancel_futures=True)
 
     def request(self, name: str, delay: float = 0.0) -> None:
         """Reconcile `name` in `delay` seconds, or sooner if already due sooner."""
@@ -63,11 +91,6 @@ class Controller:
             self._timers[name].cancel()
         self._due[name] = due
         self._timers[name] = loop.call_at(due, self._fire, name)
-
-    def request_from_thread(self, name: str, delay: float = 0.0) -> None:
-        """request(), from a thread other than the operator's event loop."""
-        assert self._loop is not None, "the controller is not started"
-        self._loop.call_soon_threadsafe(self.request, name, delay)
 
     def healthy(self) -> dict[str, int]:
         return {
@@ -89,7 +112,7 @@ class Controller:
         self._running.add(name)
         try:
             async with self._slots:
-                outcome = await asyncio.to_thread(reconcile_class, self.kube, name, self.pool)
+                outcome = await asyncio.to_thread(self.reconcile, name)
             self.reconciles[name] += 1
             self.failures[name] = 0
             if outcome.writes:
@@ -109,10 +132,7 @@ class Controller:
 
     def _retry(self, name: str, error: Exception) -> None:
         self.failures[name] += 1
-        # An unreachable or overloaded API server is nobody's mistake: keep trying often, so the
-        # class moves on soon after it is back. Anything else backs off further each time.
-        cap = TRANSIENT_BACKOFF if isinstance(error, ApiError) and error.transient else MAX_BACKOFF
-        delay = min(2.0 ** self.failures[name], cap)
+        delay = backoff(self.failures[name], error)
         log.warning("class %s: %s; retrying in %.0fs", name, error, delay)
         self.request(name, delay)
 
@@ -121,9 +141,9 @@ class Controller:
         while True:
             await asyncio.sleep(self.resync_seconds)
             try:
-                classes = await asyncio.to_thread(self.kube.list, CLASS)
+                classes = await asyncio.to_thread(lambda: list(self.list_classes()))
             except ApiError as error:
                 log.warning("resync: cannot list classes: %s", error)
                 continue
-            for body in classes:
-                self.request(body["metadata"]["name"])
+            for name in classes:
+                self.request(name)

@@ -10,17 +10,22 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import kopf
 
 from vwclass.core import names
+from vwclass.kube.api import Kube
 from vwclass.kube.connect import connect
-from vwclass.kube.resources import NAMESPACE, POD, STUDENT_KINDS
+from vwclass.kube.resources import CLASS, NAMESPACE, POD, STUDENT_KINDS
 from vwclass.operator.controller import Controller
+from vwclass.operator.reconcile import Outcome, reconcile_class
 
 # Child events arrive in bursts while a class provisions; a short delay folds them into one reconcile.
 CHILD_DEBOUNCE = 1.0
+# Threads that bring one class's students up in parallel, shared by every class.
+STUDENT_WORKERS = 16
 
 
 class RetryForever:
@@ -55,13 +60,23 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     settings.networking.error_backoffs = RetryForever()
     if "kube" not in memo:  # started by `kopf run -m vwclass.operator.handlers`, not by our runner
         memo.kube = connect()
-    memo.controller = Controller(memo.kube, resync_seconds=memo.get("resync_seconds", 120.0))
+    kube: Kube = memo.kube
+    pool = memo.student_pool = ThreadPoolExecutor(STUDENT_WORKERS, thread_name_prefix="vwclass-student")
+
+    def reconcile(name: str) -> Outcome:
+        return reconcile_class(kube, name, pool)
+
+    def list_classes() -> list[str]:
+        return [body["metadata"]["name"] for body in kube.list(CLASS)]
+
+    memo.controller = Controller(reconcile, list_classes, resync_seconds=memo.get("resync_seconds", 120.0))
     memo.controller.start()
 
 
 @kopf.on.cleanup()
 async def stop(memo: kopf.Memo, **_: Any) -> None:
     await memo.controller.stop()
+    memo.student_pool.shutdown(wait=False, cancel_futures=True)
 
 
 @kopf.on.login()

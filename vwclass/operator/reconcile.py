@@ -14,7 +14,7 @@ import logging
 import secrets
 from collections import defaultdict
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from vwclass.core import drift, names, rabbitmq, render, status
@@ -61,7 +61,6 @@ class Outcome:
 
     requeue_after: float | None = None
     writes: int = 0
-    notes: list[str] = field(default_factory=list)
 
 
 def observe(kube: Kube, class_name: str, pool: Executor) -> Observed:
@@ -79,15 +78,6 @@ def observe(kube: Kube, class_name: str, pool: Executor) -> Observed:
 
 def owned_by(obj: Obj, uid: str) -> bool:
     return any(ref.get("uid") == uid and ref.get("controller") for ref in obj["metadata"].get("ownerReferences", []))
-
-
-def expected_workloads(cls: ClassSpec) -> list[str]:
-    workloads = ["rabbitmq", "data-endpoint", "plugin-runner"]
-    if cls.components.data_sharing_service:
-        workloads += ["app-meta-cache", "data-sharing-service"]
-    if cls.components.playback:
-        workloads.append("playback-server")
-    return workloads
 
 
 def _decode(secret: Obj) -> dict[str, str]:
@@ -168,11 +158,11 @@ def ensure_student(kube: Kube, cls: ClassSpec, student: Student, observed: Obser
         ):
             kube.delete(resource_of(obj), obj["metadata"]["name"], student.namespace, uid=obj["metadata"]["uid"])
             writes += 1
-    workloads = [o for o in current.values() if o["kind"] in ("Deployment", "StatefulSet")]
+    workloads = [o for o in current.values() if o["kind"] in render.WORKLOAD_KINDS]
     state = status.student_state(
         student.id,
         workloads,
-        expected_workloads(cls),
+        render.expected_workloads(cls),
         observed.pods.get(student.namespace, []),
         0 if cls.suspended else 1,
     )
@@ -222,7 +212,7 @@ def _without_times(block: Obj | None) -> Obj:
 
 
 def _stalled(block: Obj | None) -> bool:
-    return any(c.get("type") == "Stalled" and c.get("status") == "True" for c in (block or {}).get("conditions", []))
+    return status.condition(block, "Stalled").get("status") == "True"
 
 
 def publish_status(kube: Kube, body: Obj, new: Obj) -> int:
@@ -233,7 +223,7 @@ def publish_status(kube: Kube, body: Obj, new: Obj) -> int:
     kube.patch_class_status(body["metadata"]["name"], status.with_transition_times(new, old, _now()))
     writes = 1
     if _stalled(new) and not _stalled(old):
-        stalled = next(c for c in new["conditions"] if c["type"] == "Stalled")
+        stalled = status.condition(new, "Stalled")
         post_event(kube, body, "Warning", stalled["reason"], stalled["message"])
         writes += 1
     return writes
@@ -276,8 +266,10 @@ def reconcile_class(kube: Kube, name: str, pool: Executor) -> Outcome:
     except InvalidClass as invalid:
         # It slipped past admission (an older CRD, or a write that skipped validation): say so, once.
         message = f"invalid spec: {invalid}"
-        new = status.class_status(generation, [], bool(body.get("spec", {}).get("suspended")), "InvalidSpec", message)
-        return Outcome(writes=publish_status(kube, body, new), notes=[message])
+        new = status.class_status(
+            generation, [], bool(body.get("spec", {}).get("suspended")), status.Stalled.INVALID_SPEC, message
+        )
+        return Outcome(writes=publish_status(kube, body, new))
     try:
         observed = observe(kube, name, pool)
     except ApiError as error:
@@ -291,7 +283,9 @@ def reconcile_class(kube: Kube, name: str, pool: Executor) -> Outcome:
                 publish_status(
                     kube,
                     body,
-                    status.class_status(generation, unknown, cls.suspended, "PermissionDenied", error.message),
+                    status.class_status(
+                        generation, unknown, cls.suspended, status.Stalled.PERMISSION_DENIED, error.message
+                    ),
                 )
         raise
     results = list(pool.map(lambda s: ensure_student_safely(kube, cls, s, observed), cls.students))
@@ -300,13 +294,13 @@ def reconcile_class(kube: Kube, name: str, pool: Executor) -> Outcome:
     errors = [r.error for r in results if r.error is not None]
     # Missing RBAC does not fix itself: the class says which verb on which resource was refused.
     denied = [e for e in errors if e.status == 403 and not _quota_exceeded(e)]
+    stalled_reason: status.Stalled | None = None
+    stalled_message = ""
     if denied:
-        stalled_reason, stalled_message = "PermissionDenied", denied[0].message
+        stalled_reason, stalled_message = status.Stalled.PERMISSION_DENIED, denied[0].message
     elif conflicts:
-        stalled_reason = "NamespaceConflict"
+        stalled_reason = status.Stalled.NAMESPACE_CONFLICT
         stalled_message = "; ".join(conflicts[:5]) + (f" (and {len(conflicts) - 5} more)" if len(conflicts) > 5 else "")
-    else:
-        stalled_reason = stalled_message = ""
     new = status.class_status(generation, [r.state for r in results], cls.suspended, stalled_reason, stalled_message)
     try:
         writes += publish_status(kube, body, new)
@@ -320,6 +314,4 @@ def reconcile_class(kube: Kube, name: str, pool: Executor) -> Outcome:
         return Outcome(writes=0)
     # Waiting on a person (a name conflict, a bad image) needs no fast polling; provisioning does.
     waiting_on_people = writes == 0 and all(r.state.ready or r.state.failing for r in results)
-    return Outcome(
-        requeue_after=STALLED_RECHECK if waiting_on_people else PROVISIONING_RECHECK, writes=writes, notes=conflicts
-    )
+    return Outcome(requeue_after=STALLED_RECHECK if waiting_on_people else PROVISIONING_RECHECK, writes=writes)

@@ -43,7 +43,6 @@ MODULES = (
     ),
     GoModule("kwok", ("sigs.k8s.io/kwok/cmd/kwok",), ("kwok",)),
 )
-BINARIES = tuple(b for m in MODULES for b in m.binaries)
 
 
 def required_version(module: str, dependency: str) -> str:

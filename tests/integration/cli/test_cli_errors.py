@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.integration.cli.conftest import Cli, invoke, one_line, run_vwclass
+from tests.support.cli import Cli, invoke, one_line, run_vwclass
 from tests.support.kube import token_kubeconfig, unique
 from vwclass.kube.api import Kube
 from vwclass.kube.resources import NAMESPACE

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.integration.cli.conftest import Cli, invoke, kubectl, one_line, run_vwclass
 from tests.support.classes import class_body
+from tests.support.cli import Cli, invoke, kubectl, one_line, run_vwclass
 from tests.support.kube import eventually
 from vwclass.core import names
 from vwclass.kube.api import Kube

@@ -3,24 +3,25 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
-from tests.integration.cli.conftest import Cli, one_line
 from tests.support.classes import class_namespaces
+from tests.support.cli import Cli, one_line
+from tests.support.embedded_operator import EmbeddedOperator
 from tests.support.kube import eventually, unique
 from vwclass.kube.api import Kube
 from vwclass.kube.resources import BY_KIND, CLASS, NAMESPACE
-from vwclass.operator.runner import EmbeddedOperator
 
 pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("operator")]
 DEPLOYMENT = BY_KIND[("apps/v1", "Deployment")]
 
 
-def _status(cli: Cli, name: str) -> dict[str, object]:
+def _status(cli: Cli, name: str) -> dict[str, Any]:
     result = cli("status", name, "-o", "json")
     assert result.exit_code == 0, result.output
-    loaded: dict[str, object] = json.loads(result.stdout)
+    loaded: dict[str, Any] = json.loads(result.stdout)
     return loaded
 
 
@@ -51,7 +52,7 @@ def test_create_scale_suspend_resume_delete(cli: Cli, cli_kube: Kube) -> None:
     status = _status(cli, name)
     assert status["phase"] == "Suspended"
     assert status["suspended"] is True
-    assert all(set(s["components"].values()) == {"suspended"} for s in status["students"])  # type: ignore[union-attr]
+    assert all(set(s["components"].values()) == {"suspended"} for s in status["students"])
     runner = cli_kube.get(DEPLOYMENT, "plugin-runner", f"{name}-student-002")
     assert runner is not None
     assert runner["spec"]["replicas"] == 0

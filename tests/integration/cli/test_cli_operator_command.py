@@ -6,32 +6,25 @@ No embedded operator runs in this module: the subprocess is the only one.
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.integration.cli.conftest import VWCLASS, Cli, one_line, run_vwclass
 from tests.support.classes import class_namespaces
-from tests.support.kube import eventually, unique
+from tests.support.cli import VWCLASS, Cli, one_line, run_vwclass
+from tests.support.kube import eventually, free_port, unique
 from vwclass.kube.api import Kube
 from vwclass.kube.resources import BY_KIND
 
 pytestmark = pytest.mark.cluster
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def test_the_operator_command_reconciles_and_stops_on_sigterm(
     cli: Cli, cli_kube: Kube, kubeconfig: Path, tmp_path: Path
 ) -> None:
-    port = _free_port()
+    port = free_port()
     log = (tmp_path / "operator.log").open("w")
     process = subprocess.Popen(
         [
@@ -53,7 +46,7 @@ def test_the_operator_command_reconciles_and_stops_on_sigterm(
         def healthy() -> bool:
             assert process.poll() is None, (tmp_path / "operator.log").read_text()
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
-                return response.status == 200
+                return bool(response.status == 200)
 
         eventually(healthy, timeout=60, what="the operator's liveness endpoint")
         created = cli("create", name, "--students", "1", "--wait", "--timeout", "90s")

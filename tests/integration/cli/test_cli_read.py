@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.integration.cli.conftest import Cli, kubectl, one_line, run_vwclass
-from tests.support.kube import unique
+from tests.support.cli import Cli, kubectl, one_line, run_vwclass
+from tests.support.kube import status_of, unique
 from vwclass.core import names
-from vwclass.kube.api import ApiError, Kube
+from vwclass.kube.api import Kube
 from vwclass.kube.connect import connect
 from vwclass.kube.resources import BY_KIND, CLASS
 
@@ -105,7 +105,7 @@ def test_shell_completion_offers_the_cluster_s_classes(kubeconfig: Path, roster_
     import os
     import subprocess
 
-    from tests.integration.cli.conftest import VWCLASS
+    from tests.support.cli import VWCLASS
 
     env = {
         **os.environ,
@@ -153,15 +153,6 @@ def _jwt_claims(token: str) -> dict[str, Any]:
     payload = token.split(".")[1]
     claims: dict[str, Any] = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     return claims
-
-
-def _status_of(call: Any) -> int:
-    """The HTTP status a request got: 200 when it succeeded."""
-    try:
-        call()
-    except ApiError as error:
-        return error.status
-    return 200
 
 
 def test_credentials_confine_each_student_to_their_own_namespace(
@@ -257,11 +248,10 @@ def test_credentials_confine_each_student_to_their_own_namespace(
     assert access["status"]["allowed"] is True
     # No kubelet behind kwok's pods: the log request may fail there, but it is authorized.
     assert (
-        _status_of(lambda: alice.request("GET", f"/api/v1/namespaces/{alice_ns}/pods/rabbitmq-0/log", attempts=1))
-        != 403
+        status_of(lambda: alice.request("GET", f"/api/v1/namespaces/{alice_ns}/pods/rabbitmq-0/log", attempts=1)) != 403
     )
     assert (
-        _status_of(lambda: alice.request("DELETE", f"/apis/apps/v1/namespaces/{alice_ns}/deployments/my-plugin")) == 200
+        status_of(lambda: alice.request("DELETE", f"/apis/apps/v1/namespaces/{alice_ns}/deployments/my-plugin")) == 200
     )
 
     # Denied by the API server itself: everything beyond her namespace, and what isolates it.
@@ -311,10 +301,10 @@ def test_credentials_confine_each_student_to_their_own_namespace(
             },
         ),
     }
-    assert {what: _status_of(call) for what, call in denied.items()} == dict.fromkeys(denied, 403)
+    assert {what: status_of(call) for what, call in denied.items()} == dict.fromkeys(denied, 403)
     # Bob's own kubeconfig, by contrast, reads bob's namespace.
     bob = connect(str(out / "bob.kubeconfig"))
-    assert _status_of(lambda: bob.request("GET", f"/api/v1/namespaces/{bob_ns}/pods")) == 200
+    assert status_of(lambda: bob.request("GET", f"/api/v1/namespaces/{bob_ns}/pods")) == 200
 
 
 def test_credentials_for_one_student_only(cli: Cli, roster_class: str, tmp_path: Path) -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 from kubernetes import client
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 from tests.support.kube import eventually, unique
 
@@ -12,7 +15,7 @@ pytestmark = pytest.mark.cluster
 
 
 @pytest.fixture
-def namespace(api_client: client.ApiClient):  # type: ignore[no-untyped-def]
+def namespace(api_client: client.ApiClient) -> Iterator[str]:
     core = client.CoreV1Api(api_client)
     name = unique("cp")
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
@@ -39,7 +42,9 @@ def _deployment(name: str) -> client.V1Deployment:
     )
 
 
-def test_a_deployment_is_scheduled_on_kwok_nodes_and_becomes_available(api_client, namespace):  # type: ignore[no-untyped-def]
+def test_a_deployment_is_scheduled_on_kwok_nodes_and_becomes_available(
+    api_client: client.ApiClient, namespace: str
+) -> None:
     apps, core = client.AppsV1Api(api_client), client.CoreV1Api(api_client)
     apps.create_namespaced_deployment(namespace, _deployment("web"))
 
@@ -56,7 +61,7 @@ def test_a_deployment_is_scheduled_on_kwok_nodes_and_becomes_available(api_clien
         assert nodes[pod.spec.node_name].metadata.labels.get("type") == "kwok"
 
 
-def test_a_statefulset_with_a_volume_claim_becomes_ready(api_client, namespace):  # type: ignore[no-untyped-def]
+def test_a_statefulset_with_a_volume_claim_becomes_ready(api_client: client.ApiClient, namespace: str) -> None:
     apps = client.AppsV1Api(api_client)
     labels = {"app": "db"}
     statefulset = client.V1StatefulSet(
@@ -89,7 +94,7 @@ def test_a_statefulset_with_a_volume_claim_becomes_ready(api_client, namespace):
     assert claim.status.phase == "Bound"
 
 
-def test_deleting_a_namespace_removes_it_and_everything_in_it(api_client):  # type: ignore[no-untyped-def]
+def test_deleting_a_namespace_removes_it_and_everything_in_it(api_client: client.ApiClient) -> None:
     core, apps = client.CoreV1Api(api_client), client.AppsV1Api(api_client)
     name = unique("gone")
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
@@ -103,17 +108,19 @@ def test_deleting_a_namespace_removes_it_and_everything_in_it(api_client):  # ty
         try:
             core.read_namespace(name)
         except ApiException as error:
-            return error.status == 404
+            return bool(error.status == 404)
         return False
 
     eventually(gone, timeout=90, what=f"namespace {name} deleted")
     assert not [p for p in core.list_pod_for_all_namespaces().items if p.metadata.namespace == name]
 
 
-def test_an_object_whose_owner_is_deleted_is_garbage_collected(api_client, namespace):  # type: ignore[no-untyped-def]
+def test_an_object_whose_owner_is_deleted_is_garbage_collected(api_client: client.ApiClient, namespace: str) -> None:
     core = client.CoreV1Api(api_client)
     owner = core.create_namespaced_config_map(namespace, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="owner")))
-    reference = client.V1OwnerReference(api_version="v1", kind="ConfigMap", name="owner", uid=owner.metadata.uid)
+    uid = owner.metadata.uid
+    assert uid is not None
+    reference = client.V1OwnerReference(api_version="v1", kind="ConfigMap", name="owner", uid=uid)
     core.create_namespaced_config_map(
         namespace, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="owned", owner_references=[reference]))
     )
@@ -123,13 +130,15 @@ def test_an_object_whose_owner_is_deleted_is_garbage_collected(api_client, names
         try:
             core.read_namespaced_config_map("owned", namespace)
         except ApiException as error:
-            return error.status == 404
+            return bool(error.status == 404)
         return False
 
     eventually(collected, what="owned configmap collected")
 
 
-def test_a_requested_service_account_token_authenticates_and_rbac_limits_it(api_client, kubeconfig, namespace):  # type: ignore[no-untyped-def]
+def test_a_requested_service_account_token_authenticates_and_rbac_limits_it(
+    api_client: client.ApiClient, kubeconfig: Path, namespace: str
+) -> None:
     core, rbac = client.CoreV1Api(api_client), client.RbacAuthorizationV1Api(api_client)
     core.create_namespaced_service_account(
         namespace, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name="reader"))

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from vwclass.testenv import build
-from vwclass.testenv.cluster import COMPONENTS, _alive
+from vwclass.testenv.cluster import COMPONENTS, Cluster, _alive
 
 pytestmark = pytest.mark.cluster
 
@@ -29,7 +29,7 @@ def _env(**overrides: str) -> dict[str, str]:
     return env
 
 
-def test_up_status_down_and_up_again_leave_no_process_behind(tmp_path: Path, testenv_cluster) -> None:  # type: ignore[no-untyped-def]
+def test_up_status_down_and_up_again_leave_no_process_behind(tmp_path: Path, testenv_cluster: Cluster | None) -> None:
     env = _env(VWCLASS_TESTENV_DIR=str(tmp_path))
     for _ in range(2):
         up = run_testenv("up", "--name", "second", env=env)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import copy
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,22 +11,17 @@ import pytest
 import yaml
 
 from tests.support.classes import class_body, condition, delete_class, install, wait_ready
+from tests.support.cli import kubectl
+from tests.support.embedded_operator import EmbeddedOperator
 from tests.support.kube import eventually, token_kubeconfig
+from vwclass import __version__
 from vwclass.kube.api import Kube
 from vwclass.kube.connect import connect
 from vwclass.kube.resources import CLASS
-from vwclass.operator.runner import EmbeddedOperator
 from vwclass.shipped import shipped_dir
-from vwclass.testenv import build
 
 pytestmark = pytest.mark.cluster
 BASE = shipped_dir("manifests") / "base"
-
-
-def kubectl(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    built = build.bin_dir() / "kubectl"
-    binary = str(built) if built.exists() else shutil.which("kubectl") or "kubectl"
-    return subprocess.run([binary, "--kubeconfig", str(kubeconfig), *args], capture_output=True, text=True, timeout=120)
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +121,7 @@ def test_the_microk8s_overlay_takes_the_image_from_the_local_registry(kubeconfig
     rendered = kubectl(kubeconfig, "kustomize", str(shipped_dir("manifests") / "overlays" / "microk8s"))
     assert rendered.returncode == 0, rendered.stderr
     deployment = next(d for d in yaml.safe_load_all(rendered.stdout) if d and d["kind"] == "Deployment")
-    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "localhost:32000/vwclass:0.1.0"
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == f"localhost:32000/vwclass:{__version__}"
 
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"

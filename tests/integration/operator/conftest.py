@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.embedded_operator import EmbeddedOperator
 from vwclass.kube.api import Kube
-from vwclass.operator.runner import EmbeddedOperator
 
 
 @pytest.fixture

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import base64
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,14 +14,14 @@ from tests.support.classes import (
     delete_class,
     wait_ready,
 )
+from tests.support.cli import kubectl
+from tests.support.embedded_operator import EmbeddedOperator
 from tests.support.kube import eventually
 from vwclass.core import names
 from vwclass.core.spec import parse_class
 from vwclass.kube.api import Kube
 from vwclass.kube.resources import BY_KIND, CLASS, NAMESPACE, POD, STUDENT_KINDS
 from vwclass.operator.reconcile import Observed, ensure_student
-from vwclass.operator.runner import EmbeddedOperator
-from vwclass.testenv import build
 
 pytestmark = pytest.mark.cluster
 
@@ -54,11 +52,6 @@ EXPECTED = {
 }
 
 
-def kubectl() -> str:
-    built = build.bin_dir() / "kubectl"
-    return str(built) if built.exists() else shutil.which("kubectl") or "kubectl"
-
-
 def objects_in(kube: Kube, namespace: str) -> set[tuple[str, str]]:
     found = set()
     for kind in ("ServiceAccount", "Secret", "Service", "PersistentVolumeClaim", "ResourceQuota", "LimitRange"):
@@ -84,11 +77,7 @@ def test_a_class_of_three_becomes_three_ready_virtual_nodes(
     kube: Kube, operator: EmbeddedOperator, kubeconfig: Path
 ) -> None:
     kube.apply(class_body("trio", students=3))
-    wait = subprocess.run(
-        [kubectl(), "--kubeconfig", str(kubeconfig), "wait", "--for=condition=Ready", "vwc/trio", "--timeout=90s"],
-        capture_output=True,
-        text=True,
-    )
+    wait = kubectl(kubeconfig, "wait", "--for=condition=Ready", "vwc/trio", "--timeout=90s")
     assert wait.returncode == 0, wait.stderr
     body = wait_ready(kube, "trio", 3)
     assert body["status"]["phase"] == "Ready"
@@ -114,9 +103,7 @@ def test_a_class_of_three_becomes_three_ready_virtual_nodes(
     assert plugin != "plugin"
     assert len(plugin) >= 24
     assert plugin != credentials(kube, "trio-student-002")["plugin-password"]
-    table = subprocess.run(
-        [kubectl(), "--kubeconfig", str(kubeconfig), "get", "vwc", "trio"], capture_output=True, text=True
-    )
+    table = kubectl(kubeconfig, "get", "vwc", "trio")
     assert "3/3" in table.stdout
     assert "Ready" in table.stdout
     assert plugin not in str(body["status"])

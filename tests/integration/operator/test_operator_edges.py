@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import os
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -14,11 +13,11 @@ import pytest
 import yaml
 
 from tests.support.classes import class_body, condition, delete_class, wait_ready
-from tests.support.kube import eventually
+from tests.support.embedded_operator import EmbeddedOperator
+from tests.support.kube import eventually, free_port
 from vwclass.core import names
 from vwclass.kube.api import Kube
 from vwclass.kube.resources import BY_KIND, CLASS
-from vwclass.operator.runner import EmbeddedOperator
 from vwclass.shipped import crd_path
 
 pytestmark = pytest.mark.cluster
@@ -52,7 +51,7 @@ def test_a_spec_that_slipped_past_an_older_schema_stalls_with_an_event(kube: Kub
         assert [e for e in events if e["reason"] == "InvalidSpec"]
         # One Event and one status write, not a retry storm: nothing more while nothing changes.
         writes = sum(operator.kube.writes.values())
-        operator.memo.controller.request_from_thread("sneaky")
+        operator.request("sneaky")
         eventually(lambda: operator.memo.controller.reconciles["sneaky"] >= 2, timeout=30)
         assert sum(operator.kube.writes.values()) == writes
         kube.delete(CLASS, "sneaky")
@@ -84,14 +83,8 @@ def test_changing_images_and_presets_rolls_out_to_every_student(kube: Kube, oper
     delete_class(kube, "rollout")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_the_liveness_endpoint_answers_while_the_operator_runs(kubeconfig: Path, kube: Kube) -> None:
-    port = _free_port()
+    port = free_port()
     with EmbeddedOperator(str(kubeconfig), liveness=f"http://127.0.0.1:{port}/healthz"):
 
         def healthy() -> bytes | None:

@@ -11,12 +11,12 @@ import pika.exceptions
 import pytest
 
 from tests.support.classes import class_body, delete_class, wait_ready
+from tests.support.embedded_operator import EmbeddedOperator
 from tests.support.rabbitmq import publish_and_round_trip, running_rabbitmq
 from vwclass.core import names
 from vwclass.core.rabbitmq import NodeCredentials, definitions_json
 from vwclass.kube.api import Kube
 from vwclass.kube.resources import BY_KIND
-from vwclass.operator.runner import EmbeddedOperator
 
 pytestmark = [pytest.mark.cluster, pytest.mark.rabbitmq]
 SECRET = BY_KIND[("v1", "Secret")]

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from tests.support.classes import class_body, delete_class, wait_ready
+from tests.support.embedded_operator import EmbeddedOperator
 from vwclass.kube.api import Kube
 from vwclass.kube.connect import connect
 from vwclass.operator.reconcile import reconcile_class
-from vwclass.operator.runner import EmbeddedOperator
 
 pytestmark = pytest.mark.cluster
 

@@ -6,19 +6,11 @@ from typing import Any
 
 import pytest
 
-from tests.integration.security.conftest import as_student
-from vwclass.kube.api import ApiError, Kube
+from tests.support.kube import as_student, status_of
+from vwclass.kube.api import Kube
 
 pytestmark = pytest.mark.cluster
 A, B = "sec-student-001", "sec-student-002"
-
-
-def status_of(call: Any) -> int:
-    try:
-        call()
-    except ApiError as error:
-        return error.status
-    return 200
 
 
 def pod(name: str, **spec: Any) -> dict[str, Any]:

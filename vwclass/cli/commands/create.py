@@ -33,16 +33,17 @@ NameArgument = Annotated[
     ),
 ]
 Obj = dict[str, Any]
-# The keys of the names.CREDENTIALS_SECRET the operator generates once per student.
 
 
 def _students_summary(obj: Obj) -> str:
+    from vwclass.core.names import generated_student_id
+
     spec = obj["spec"]
     prefix = spec.get("namespacePrefix", obj["metadata"]["name"])
     ids = [s["id"] for s in spec["roster"]] if "roster" in spec else None
     count = len(ids) if ids is not None else int(spec["students"])
-    first = ids[0] if ids else "student-001"
-    last = ids[-1] if ids else f"student-{count:03d}"
+    first = ids[0] if ids else generated_student_id(1)
+    last = ids[-1] if ids else generated_student_id(count)
     span = f"{prefix}-{first}" if count == 1 else f"{prefix}-{first} ... {prefix}-{last}"
     return f"{count} student{'s' if count != 1 else ''} ({span})"
 
@@ -137,29 +138,15 @@ def render(
         suspended,
     )
     obj = classopts.build_class(name, options)
-    documents = expand(obj) if expanded else [obj]
+    if expanded:
+        from vwclass.core import render as core_render
+        from vwclass.core.spec import parse_class
+
+        documents = core_render.creation_order(parse_class(obj))
+    else:
+        documents = [obj]
     if output_format is DocumentFormat.json:
         data = documents[0] if not expanded else {"apiVersion": "v1", "kind": "List", "items": documents}
         sys.stdout.write(output.dump_json(data))
     else:
         sys.stdout.write(output.dump_yaml(documents))
-
-
-def expand(obj: Obj) -> list[Obj]:
-    """Every object of every student, as the operator renders them (the credentials as placeholders)."""
-    from vwclass.core import names, render
-    from vwclass.core.spec import parse_class
-
-    cls = parse_class(obj)
-    placeholder = render.PLACEHOLDER
-    documents: list[Obj] = []
-    for student in cls.students:
-        objects = render.student_objects(cls, student)
-        secret = render.credentials_secret(
-            cls,
-            student,
-            {key: placeholder for key in names.CREDENTIAL_KEYS},
-        )
-        # The operator creates the credentials right after the namespace, before anything reads them.
-        documents += [*objects[:1], secret, *objects[1:]]
-    return documents

@@ -88,11 +88,10 @@ def status(
     kube = session.connect(ctx)
     body = session.get_class(kube, name)
     from vwclass.cli import studentview
-    from vwclass.core import names
+    from vwclass.core import names, render
     from vwclass.core.schema import InvalidClass
     from vwclass.core.spec import parse_class
     from vwclass.kube.resources import BY_KIND, NAMESPACE, POD
-    from vwclass.operator.reconcile import expected_workloads
 
     try:
         cls = parse_class(body)
@@ -101,7 +100,7 @@ def status(
             f"class {name!r} has an invalid spec, which the operator reports as Stalled: {invalid}", Exit.FAILED
         ) from None
     selector = names.class_selector(name)
-    components = expected_workloads(cls)
+    components = render.expected_workloads(cls)
     namespaces = kube.list(NAMESPACE, selector)
     workloads = [w for kind in ("Deployment", "StatefulSet") for w in kube.list(BY_KIND[("apps/v1", kind)], selector)]
     pods = kube.list(POD, selector)
