@@ -59,3 +59,12 @@ def api_client(kubeconfig: Path):  # type: ignore[no-untyped-def]
     from kubernetes import config
 
     return config.new_client_from_config(config_file=str(kubeconfig))
+
+
+@pytest.fixture(scope="session")
+def kstatus_binary() -> Path:
+    """kstatus (sigs.k8s.io/cli-utils, the health code Flux runs) as a command, built once and cached
+    beside the control plane's binaries."""
+    from tests.support.gitops import build_kstatus
+
+    return build_kstatus()

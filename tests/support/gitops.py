@@ -102,7 +102,7 @@ def raw_get(kube: Kube, path: str) -> bytes:
     """The API server's reply to a GET, as bytes, whatever its status (a 404 is a v1 Status)."""
     client = kube.api_client
     response = client.call_api("GET", client.configuration.host + path, {"Accept": "application/json"}, None)
-    return bytes(response.read())
+    return bytes(response.read())  # type: ignore[no-untyped-call]
 
 
 def class_path(name: str) -> str:
