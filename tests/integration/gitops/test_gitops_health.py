@@ -107,14 +107,14 @@ def test_a_class_created_or_edited_while_the_operator_is_down_is_not_ready_until
     name = unique("gh-down")
     created = kube.create(class_body(name, students=2))
     assert created is not None
-    # The API server dropped any status on create and fills the CRD's defaults in on every read.
-    assert created["status"]["observedGeneration"] == 0
     for _ in range(2):  # now, and still a while later: nothing but the operator can change it
         moment = Moment(kube, kstatus_binary, name).not_ready()
         assert moment.flux.message == "VirtualWaggleClass generation is 1, but latest observed generation is 0"
         assert moment.argocd.message == "the operator has not yet observed generation 1 of this class"
         assert moment.ready_condition()["status"] == "Unknown"
         time.sleep(2)
+    # The API server dropped any status on create and filled the CRD's defaults in, in its reply too.
+    assert created["status"]["observedGeneration"] == 0
     assert not kubectl_wait_ready(kubeconfig, name, "2s")
 
     operator_process.start()
