@@ -61,3 +61,12 @@ def api_client(kubeconfig: Path) -> ApiClient:
 
     api_client: ApiClient = config.new_client_from_config(config_file=str(kubeconfig))
     return api_client
+
+
+@pytest.fixture(scope="session")
+def kstatus_binary() -> Path:
+    """kstatus (sigs.k8s.io/cli-utils, the health code Flux runs) as a command, built once and cached
+    beside the control plane's binaries."""
+    from tests.support.gitops import build_kstatus
+
+    return build_kstatus()
