@@ -196,7 +196,9 @@ def student_role(installed: Obj | None, shipped: Obj) -> Check:
 
 # What each shipped admission policy stops a student from doing, for the line that says it is missing.
 POLICY_GUARDS = {
-    "vwclass-student-pods": "setting nodeName, priorityClassName or tolerations (any node, evicting others)",
+    "vwclass-student-pods": (
+        "setting nodeName, priorityClassName or tolerations (any node, evicting others) or allowPrivilegeEscalation"
+    ),
     "vwclass-student-services": "setting a Service's externalIPs (capturing other pods' traffic)",
     "vwclass-student-volumes": "setting a claim's volumeName (binding someone else's volume)",
     "vwclass-student-data": "service-account token Secrets and ConfigMaps/Secrets over 64 KiB",
