@@ -28,7 +28,10 @@ RESTRICTED = {
 
 def pod_spec(**extra: Any) -> Obj:
     """A pod spec that Pod Security `restricted` accepts, so only the field under test can be refused."""
-    return {"containers": [{"name": "c", "image": "busybox:1.36", "securityContext": RESTRICTED}], **extra}
+    # Small, so the allowed pods fit beside the node's own in the `small` quota.
+    resources = {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "20m", "memory": "32Mi"}}
+    container = {"name": "c", "image": "busybox:1.36", "securityContext": RESTRICTED, "resources": resources}
+    return {"containers": [container], **extra}
 
 
 def pod(name: str, **extra: Any) -> Obj:
@@ -264,8 +267,9 @@ def test_a_student_may_still_edit_a_scheduled_pod(kube: Kube, classroom: str) ->
         lambda: student.request(
             "PATCH",
             f"/api/v1/namespaces/{A}/pods/{name}",
-            body={"spec": {"tolerations": [{"operator": "Exists"}]}},
-            content_type="application/strategic-merge-patch+json",
+            # Appended: the one change of tolerations the API allows on a running pod.
+            body=[{"op": "add", "path": "/spec/tolerations/-", "value": {"operator": "Exists"}}],
+            content_type="application/json-patch+json",
             attempts=1,
         )
     )
