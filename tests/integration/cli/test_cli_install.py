@@ -163,8 +163,8 @@ def test_doctor_names_each_missing_or_changed_admission_policy_and_how_to_instal
     table = cli("doctor")
     assert table.exit_code == 1
     assert one_line(table.stderr) == (
-        "3 checks failed: ValidatingAdmissionPolicy vwclass-student-pods, ValidatingAdmissionPolicyBinding "
-        "vwclass-student-services, ValidatingAdmissionPolicy vwclass-student-volumes\n"
+        "3 checks failed: ValidatingAdmissionPolicy vwclass-student-pods, ValidatingAdmissionPolicy "
+        "vwclass-student-volumes, ValidatingAdmissionPolicyBinding vwclass-student-services\n"
     )
 
     # The fix it names is the fix.
