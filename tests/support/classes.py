@@ -13,10 +13,21 @@ from vwclass.kube.resources import CLASS, NAMESPACE
 from vwclass.shipped import crd_path, shipped_dir
 
 
+def admission_policies() -> list[dict[str, Any]]:
+    """The shipped ValidatingAdmissionPolicies of student namespaces and their bindings."""
+    path = shipped_dir("manifests") / "base" / "student-admission-policies.yaml"
+    return [d for d in yaml.safe_load_all(path.read_text()) if d]
+
+
 def install(kube: Kube) -> None:
-    """What `vwclass install` puts in place that the operator relies on: the CRD and student role."""
+    """What `vwclass install` puts in place that the operator relies on: the CRD, student role and policies.
+
+    The policies are in place for every test, so every class in the suite proves that they let the
+    operator's own workloads through.
+    """
     documents = [yaml.safe_load(crd_path().read_text())]
     documents.append(yaml.safe_load((shipped_dir("manifests") / "base" / "student-clusterrole.yaml").read_text()))
+    documents += admission_policies()
     for document in documents:
         kube.apply(document)
 

@@ -39,9 +39,10 @@ def test_microk8s_is_recognised(nodes: list[Obj], classes: list[Obj], expected: 
     ("version", "state"),
     [
         ({"gitVersion": "v1.36.3"}, "ok"),
-        ({"gitVersion": "v1.29.4+k3s1"}, "ok"),
+        ({"gitVersion": "v1.30.4+k3s1"}, "ok"),
+        ({"gitVersion": "v1.29.4+k3s1"}, "failed"),  # no ValidatingAdmissionPolicy v1
         ({"gitVersion": "v1.24.17"}, "failed"),
-        ({"major": "1", "minor": "27+"}, "ok"),
+        ({"major": "1", "minor": "31+"}, "ok"),
         ({}, "warning"),
     ],
 )

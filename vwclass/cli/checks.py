@@ -14,8 +14,8 @@ from vwclass.cli.errors import Exit
 
 Obj = dict[str, Any]
 OK, WARNING, FAILED = "ok", "warning", "failed"
-# CRD validation rules (x-kubernetes-validations) are on by default from 1.25; older servers ignore them.
-MIN_VERSION = (1, 25)
+# ValidatingAdmissionPolicy (admissionregistration.k8s.io/v1), which guards student namespaces, is GA in 1.30.
+MIN_VERSION = (1, 30)
 MICROK8S_ADDONS = "microk8s enable dns hostpath-storage rbac registry"
 _DEFAULT_CLASS_ANNOTATIONS = (
     "storageclass.kubernetes.io/is-default-class",
@@ -76,8 +76,8 @@ def kubernetes_version(version: Obj) -> Check:
         return Check(
             "Kubernetes version",
             FAILED,
-            f"{shown}: older than 1.25, which ignores the class's validation rules",
-            "upgrade the cluster to Kubernetes 1.25 or later",
+            f"{shown}: older than 1.30, which lacks ValidatingAdmissionPolicy (v1) that guards student namespaces",
+            "upgrade the cluster to Kubernetes 1.30 or later",
         )
     return Check("Kubernetes version", OK, shown)
 
@@ -193,6 +193,58 @@ def student_role(installed: Obj | None, shipped: Obj) -> Check:
             "vwclass install (resets it)",
         )
     return Check("student role", OK, "ClusterRole vwclass-student, as shipped")
+
+
+# What each shipped admission policy stops a student from doing, for the line that says it is missing.
+POLICY_GUARDS = {
+    "vwclass-student-pods": (
+        "setting nodeName, priorityClassName or tolerations (any node, evicting others) or allowPrivilegeEscalation"
+    ),
+    "vwclass-student-services": "setting a Service's externalIPs (capturing other pods' traffic)",
+    "vwclass-student-volumes": "setting a claim's volumeName (binding someone else's volume)",
+    "vwclass-student-data": "service-account token Secrets and ConfigMaps/Secrets over 64 KiB",
+}
+INSTALL_FIX = "vwclass install (or: kubectl apply --server-side -k manifests/base)"
+
+
+def first_difference(actual: Any, shipped: Any, path: str = "") -> str | None:
+    """The path of the first field of shipped that actual lacks or holds differently, else None.
+
+    Only what shipped says is compared: the API server adds defaults (matchPolicy, scopes, ...).
+    """
+    if isinstance(shipped, dict):
+        if not isinstance(actual, dict):
+            return path or "."
+        for key, value in shipped.items():
+            found = first_difference(actual.get(key), value, f"{path}.{key}")
+            if found:
+                return found
+        return None
+    if isinstance(shipped, list):
+        if not isinstance(actual, list) or len(actual) != len(shipped):
+            return path
+        for index, (mine, theirs) in enumerate(zip(actual, shipped, strict=True)):
+            found = first_difference(mine, theirs, f"{path}[{index}]")
+            if found:
+                return found
+        return None
+    if isinstance(shipped, str) and isinstance(actual, str):
+        # YAML folded scalars end with a newline the server keeps; the words are what matter.
+        return None if " ".join(actual.split()) == " ".join(shipped.split()) else path
+    return None if actual == shipped else path
+
+
+def admission_policy(installed: Obj | None, shipped: Obj) -> Check:
+    """One shipped ValidatingAdmissionPolicy or its binding: present, and saying what this vwclass says."""
+    kind, name = shipped["kind"], shipped["metadata"]["name"]
+    check = f"{kind} {name}"
+    guards = POLICY_GUARDS.get(name, "what it denies")
+    if installed is None:
+        return Check(check, FAILED, f"missing: nothing stops students {guards}", INSTALL_FIX)
+    differs = first_difference(installed.get("spec"), shipped.get("spec"), "spec")
+    if differs:
+        return Check(check, FAILED, f"differs from this vwclass's at {differs}", INSTALL_FIX + " (resets it)")
+    return Check(check, OK, "as shipped")
 
 
 def operator(deployment: Obj | None) -> Check:

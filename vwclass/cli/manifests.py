@@ -50,3 +50,9 @@ def _is_operator_deployment(document: Obj) -> bool:
 def shipped(kind: str, name: str) -> Obj:
     """One shipped document by kind and name (e.g. the student ClusterRole, to compare with the cluster's)."""
     return next(d for d in install_documents() if d["kind"] == kind and d["metadata"]["name"] == name)
+
+
+def admission_policies() -> list[Obj]:
+    """The shipped ValidatingAdmissionPolicies and their bindings, in the kustomization's order."""
+    kinds = ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")
+    return [d for d in install_documents() if d["kind"] in kinds]

@@ -22,6 +22,14 @@ DISPLAY_NAME_ANNOTATION = f"{GROUP}/display-name"
 CONFIG_HASH_ANNOTATION = f"{GROUP}/config-hash"
 
 STUDENT_ROLE = "vwclass-student"
+# The ValidatingAdmissionPolicies of student namespaces (manifests/base/student-admission-policies.yaml),
+# each with a binding of the same name.
+ADMISSION_POLICIES = (
+    "vwclass-student-pods",
+    "vwclass-student-services",
+    "vwclass-student-volumes",
+    "vwclass-student-data",
+)
 STUDENT_SERVICE_ACCOUNT = "student"
 CREDENTIALS_SECRET = "waggle-credentials"
 # The keys of that Secret: the node's RabbitMQ passwords and the Jupyter token.

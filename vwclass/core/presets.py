@@ -19,6 +19,29 @@ class Preset:
     runner_request_memory: str
     runner_limit_cpu: str
     runner_limit_memory: str
+    # ResourceQuota keys that count objects (count/configmaps, services, ...), as (key, limit) pairs.
+    object_counts: tuple[tuple[str, int], ...] = ()
+
+
+def object_counts(data: int, workloads: int, jobs: int, statefulsets: int) -> tuple[tuple[str, int], ...]:
+    """How many objects of each kind a student namespace may hold, the node's own included.
+
+    The node itself uses 1-2 ConfigMaps (kube-root-ca.crt, the playback config), 2 Secrets, up to 5
+    Services and Deployments and 1 StatefulSet. Each Deployment keeps up to 11 ReplicaSets (its
+    revision history), so ReplicaSets get room for the node's 5 and the student's Deployments at that
+    depth: a rollout must never stall on the quota. ConfigMaps and Secrets are the kinds built to carry
+    data; an admission policy caps each at 64 KiB, so `data` of each bounds a student's share of etcd.
+    """
+    return (
+        ("count/configmaps", data),
+        ("count/secrets", data),
+        ("services", workloads),
+        ("count/deployments.apps", workloads),
+        ("count/replicasets.apps", workloads * 11),
+        ("count/statefulsets.apps", statefulsets),
+        ("count/jobs.batch", jobs),
+        ("count/cronjobs.batch", max(2, jobs // 4)),
+    )
 
 
 # The node's own volumes take 3.5Gi (RabbitMQ 1Gi, workspace 1Gi, data 1Gi, uploads 512Mi); the rest
@@ -27,7 +50,7 @@ class Preset:
 # Quantities are written in the API server's canonical form ("500m", "1Gi"), so what we apply reads
 # back unchanged and a resync sees no difference.
 PRESETS: dict[str, Preset] = {
-    "small": Preset("1", "2Gi", "4", "4Gi", "10Gi", 20, "100m", "256Mi", "1", "1Gi"),
-    "medium": Preset("2", "4Gi", "8", "8Gi", "20Gi", 30, "250m", "512Mi", "2", "2Gi"),
-    "large": Preset("4", "8Gi", "16", "16Gi", "40Gi", 50, "500m", "1Gi", "4", "4Gi"),
+    "small": Preset("1", "2Gi", "4", "4Gi", "10Gi", 20, "100m", "256Mi", "1", "1Gi", object_counts(16, 10, 10, 3)),
+    "medium": Preset("2", "4Gi", "8", "8Gi", "20Gi", 30, "250m", "512Mi", "2", "2Gi", object_counts(24, 15, 20, 5)),
+    "large": Preset("4", "8Gi", "16", "16Gi", "40Gi", 50, "500m", "1Gi", "4", "4Gi", object_counts(32, 20, 30, 8)),
 }

@@ -47,6 +47,13 @@ _ALL = (
     Resource("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", "clusterrolebindings", False),
     Resource("apiextensions.k8s.io/v1", "CustomResourceDefinition", "customresourcedefinitions", False),
     Resource("apps/v1", "ReplicaSet", "replicasets", True),
+    Resource("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy", "validatingadmissionpolicies", False),
+    Resource(
+        "admissionregistration.k8s.io/v1",
+        "ValidatingAdmissionPolicyBinding",
+        "validatingadmissionpolicybindings",
+        False,
+    ),
     Resource(names.API_VERSION, names.KIND, names.PLURAL, False),
 )
 BY_KIND = {(r.api_version, r.kind): r for r in _ALL}

@@ -17,11 +17,11 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
-from vwclass.core import drift, names, rabbitmq, render, status
+from vwclass.core import admission, drift, names, rabbitmq, render, status
 from vwclass.core.schema import InvalidClass
 from vwclass.core.spec import ClassSpec, Student, parse_class
 from vwclass.kube.api import ApiError, Kube
-from vwclass.kube.resources import CLASS, NAMESPACE, POD, STUDENT_KINDS, resource_of
+from vwclass.kube.resources import BY_KIND, CLASS, NAMESPACE, POD, STUDENT_KINDS, resource_of
 
 log = logging.getLogger("vwclass.reconcile")
 Obj = dict[str, Any]
@@ -74,6 +74,25 @@ def observe(kube: Kube, class_name: str, pool: Executor) -> Observed:
         pods[pod["metadata"]["namespace"]].append(pod)
     namespaces = {n["metadata"]["name"]: n for n in namespaces_future.result()}
     return Observed(namespaces, objects, pods)
+
+
+_POLICIES = BY_KIND[("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy")]
+_BINDINGS = BY_KIND[("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding")]
+
+
+def admission_policies_condition(kube: Kube, generation: int) -> Obj:
+    """Whether the admission policies of student namespaces are installed: two small labelled LISTs."""
+    selector = f"{names.PART_OF}=vwclass"
+    try:
+        policies = {p["metadata"]["name"] for p in kube.list(_POLICIES, selector)}
+        bindings = {b["metadata"]["name"] for b in kube.list(_BINDINGS, selector)}
+    except ApiError as error:
+        if error.status == 404:  # a server without the v1 API: nothing guards the namespaces
+            return admission.condition(generation, admission.missing_policies(set(), set()))
+        if error.status == 403:
+            return admission.condition(generation, None)
+        raise
+    return admission.condition(generation, admission.missing_policies(policies, bindings))
 
 
 def owned_by(obj: Obj, uid: str) -> bool:
@@ -302,6 +321,7 @@ def reconcile_class(kube: Kube, name: str, pool: Executor) -> Outcome:
         stalled_reason = status.Stalled.NAMESPACE_CONFLICT
         stalled_message = "; ".join(conflicts[:5]) + (f" (and {len(conflicts) - 5} more)" if len(conflicts) > 5 else "")
     new = status.class_status(generation, [r.state for r in results], cls.suspended, stalled_reason, stalled_message)
+    new["conditions"].append(admission_policies_condition(kube, generation))
     try:
         writes += publish_status(kube, body, new)
     except ApiError as error:

@@ -35,7 +35,20 @@ EXPECTED = {
     ("ClusterRoleBinding", "vwclass-operator"),
     ("ClusterRole", "vwclass-student"),
     ("Deployment", "vwclass-operator"),
+    *(
+        (kind, policy)
+        for policy in names.ADMISSION_POLICIES
+        for kind in ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")
+    ),
 }
+POLICY = BY_KIND[("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy")]
+BINDING = BY_KIND[("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding")]
+POLICY_CHECKS = {
+    f"{kind} {policy}": "ok"
+    for policy in names.ADMISSION_POLICIES
+    for kind in ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")
+}
+INSTALL_FIX = "vwclass install (or: kubectl apply --server-side -k manifests/base)"
 
 
 def _kinds_and_names(documents: list[dict[str, Any]]) -> set[tuple[str, str]]:
@@ -103,6 +116,7 @@ def test_install_then_doctor(cli: Cli, cli_kube: Kube, dns_service: None) -> Non
         "default StorageClass": "ok",
         "VirtualWaggleClass CRD": "ok",
         "student role": "ok",
+        **POLICY_CHECKS,
         "operator": "ok",
         "your permissions": "ok",
     }
@@ -111,6 +125,51 @@ def test_install_then_doctor(cli: Cli, cli_kube: Kube, dns_service: None) -> Non
     table = cli("doctor")
     assert table.exit_code == 0
     assert table.stdout.splitlines()[0].split() == ["STATE", "CHECK", "DETAIL", "FIX"]
+
+
+def test_doctor_names_each_missing_or_changed_admission_policy_and_how_to_install_it(
+    cli: Cli, cli_kube: Kube, dns_service: None
+) -> None:
+    assert cli("install").exit_code == 0
+    cli_kube.delete(POLICY, "vwclass-student-pods")
+    cli_kube.delete(BINDING, "vwclass-student-services")
+    changed = cli_kube.get(POLICY, "vwclass-student-volumes")
+    assert changed is not None
+    changed["spec"]["validations"][0]["expression"] = "true"  # someone "fixed" it to let everything through
+    cli_kube.request(
+        "PUT", "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/vwclass-student-volumes", body=changed
+    )
+
+    code, checks = _doctor(cli)
+    assert code == 1
+    failed = {name: c for name, c in checks.items() if c["state"] == "failed"}
+    assert set(failed) == {
+        "ValidatingAdmissionPolicy vwclass-student-pods",
+        "ValidatingAdmissionPolicyBinding vwclass-student-services",
+        "ValidatingAdmissionPolicy vwclass-student-volumes",
+    }
+    assert failed["ValidatingAdmissionPolicy vwclass-student-pods"]["detail"] == (
+        "missing: nothing stops students setting nodeName, priorityClassName or tolerations "
+        "(any node, evicting others) or allowPrivilegeEscalation"
+    )
+    assert failed["ValidatingAdmissionPolicyBinding vwclass-student-services"]["detail"] == (
+        "missing: nothing stops students setting a Service's externalIPs (capturing other pods' traffic)"
+    )
+    assert failed["ValidatingAdmissionPolicy vwclass-student-volumes"]["detail"] == (
+        "differs from this vwclass's at spec.validations[0].expression"
+    )
+    assert all(c["fix"].startswith(INSTALL_FIX) for c in failed.values())
+    table = cli("doctor")
+    assert table.exit_code == 1
+    assert one_line(table.stderr) == (
+        "3 checks failed: ValidatingAdmissionPolicy vwclass-student-pods, ValidatingAdmissionPolicy "
+        "vwclass-student-volumes, ValidatingAdmissionPolicyBinding vwclass-student-services\n"
+    )
+
+    # The fix it names is the fix.
+    assert cli("install").exit_code == 0
+    code, checks = _doctor(cli)
+    assert {name: checks[name]["state"] for name in POLICY_CHECKS} == POLICY_CHECKS
 
 
 def test_doctor_fails_without_dns_and_names_microk8s_addons(cli: Cli, cli_kube: Kube) -> None:
@@ -169,6 +228,7 @@ def test_uninstall_refuses_while_a_class_exists_then_force_removes_everything(cl
     assert cli_kube.get(CRD, names.CRD_NAME) is None
     assert cli_kube.get(NAMESPACE, "vwclass-system") is None
     assert cli_kube.get(CLUSTER_ROLE, "vwclass-student") is None
+    assert cli_kube.get(POLICY, "vwclass-student-pods") is None
 
     # Without the CRD every class command says how to fix it.
     for args in (
@@ -190,6 +250,7 @@ def test_uninstall_refuses_while_a_class_exists_then_force_removes_everything(cl
     assert checks["student role"]["fix"] == "vwclass install"
     assert checks["operator"]["state"] == "warning"
     assert "vwclass operator" in checks["operator"]["fix"]
+    assert all(checks[name]["state"] == "failed" for name in POLICY_CHECKS)
 
     # Installed again by the real script, as the session found it.
     again = run_vwclass("--kubeconfig", str(cli.kubeconfig), "install")

@@ -42,6 +42,8 @@ def test_kubectl_apply_k_installs_everything(installed: Kube, kubeconfig: Path) 
         "serviceaccount/vwclass-operator",
         "clusterrole.rbac.authorization.k8s.io/vwclass-operator",
         "clusterrole.rbac.authorization.k8s.io/vwclass-student",
+        "validatingadmissionpolicy.admissionregistration.k8s.io/vwclass-student-pods",
+        "validatingadmissionpolicybinding.admissionregistration.k8s.io/vwclass-student-pods",
         "deployment.apps/vwclass-operator",
         "customresourcedefinition.apiextensions.k8s.io/virtualwaggleclasses.edu.sagecontinuum.org",
     } <= names
@@ -58,6 +60,8 @@ def test_the_operator_reaches_ready_with_only_its_own_service_account(installed:
     with EmbeddedOperator(str(kubeconfig)):
         installed.apply(class_body("leastpriv", students=2))
         wait_ready(installed, "leastpriv", 2)
+        # It may read the admission policies too, and says they are in place.
+        assert condition(installed, "leastpriv", "AdmissionPoliciesInstalled")["status"] == "True"
     delete_class(installed, "leastpriv")
 
 

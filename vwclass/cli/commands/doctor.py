@@ -85,6 +85,17 @@ def _api_served(kube: Kube, path: str) -> bool:
     return True
 
 
+def _admission_policy(kube: Kube, shipped: Obj) -> Check:
+    """One line per shipped policy or binding: one missing says which, and what students may then do."""
+    from vwclass.kube.resources import resource_of
+
+    name = shipped["metadata"]["name"]
+    return _guarded(
+        f"{shipped['kind']} {name}",
+        lambda: checks.admission_policy(kube.get(resource_of(shipped), name), shipped),
+    )
+
+
 def diagnose(kube: Kube) -> list[Check]:
     """Every check, in the order a teacher would fix them."""
     from vwclass.core import names
@@ -127,6 +138,7 @@ def diagnose(kube: Kube) -> list[Check]:
                 manifests.shipped("ClusterRole", names.STUDENT_ROLE),
             ),
         ),
+        *(_admission_policy(kube, shipped) for shipped in manifests.admission_policies()),
         _guarded(
             "operator",
             lambda: checks.operator(
@@ -145,7 +157,8 @@ def diagnose(kube: Kube) -> list[Check]:
 def doctor(ctx: typer.Context, output_format: OutputOption = Format.table) -> None:
     """Check the cluster for vwclass, with the fix of each problem.
 
-    Reachable, Kubernetes version, CRD, operator, default StorageClass, DNS, RBAC, your permissions,
+    Reachable, Kubernetes version, CRD, student role, the admission policies of student namespaces,
+    operator, default StorageClass, DNS, RBAC, your permissions,
     and on MicroK8s the addons to enable. Exits 1 when a check failed, 3 when the cluster is unreachable.
     """
     kube = session.connect(ctx)

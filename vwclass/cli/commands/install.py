@@ -1,4 +1,4 @@
-"""`vwclass install` and `vwclass uninstall`: the CRD, the operator and the student role, from the shipped manifests.
+"""`vwclass install` and `vwclass uninstall`: the CRD, operator, student role and policies, from the shipped manifests.
 
 What is applied is exactly vwclass.cli.manifests.install_documents(), the documents
 `kubectl apply -k manifests/base` would apply.
@@ -60,8 +60,8 @@ def install(
 ) -> None:
     """Install or upgrade vwclass on the cluster.
 
-    Applies (server-side) the CRD, the vwclass-system namespace, the operator and its RBAC, and the
-    student role, as `kubectl apply -k manifests/base` would.
+    Applies (server-side) the CRD, the vwclass-system namespace, the operator and its RBAC, the
+    student role and the admission policies of student namespaces, as `kubectl apply -k manifests/base` would.
     """
     documents = install_documents(operator_image, with_operator)
     if dry_run:
