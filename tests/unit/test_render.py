@@ -165,3 +165,31 @@ def test_the_rendered_class_manifest_round_trips_through_yaml() -> None:
     manifest = render.class_manifest("bio101", {"students": 30})
     assert yaml.safe_load(yaml.safe_dump(manifest)) == manifest
     assert parse_class(manifest).students[-1].id == "student-030"
+
+
+def test_placement_lands_on_every_pod_of_every_component() -> None:
+    selector = {"pool": "gpu", "vwclass.testenv/real-node": "true"}
+    tolerations = [
+        {"key": "vwclass.testenv/real-node", "operator": "Equal", "value": "true", "effect": "NoSchedule"},
+        {"key": "dedicated", "operator": "Exists", "effect": "NoExecute"},
+    ]
+    cls = make_class(
+        components={"playback": True, "jupyter": True},
+        placement={"nodeSelector": selector, "tolerations": tolerations},
+    )
+    workloads = [
+        o for o in render.student_objects(cls, cls.students[0], CREDS) if o["kind"] in ("Deployment", "StatefulSet")
+    ]
+    assert len(workloads) >= 6
+    for workload in workloads:
+        pod = workload["spec"]["template"]["spec"]
+        assert pod["nodeSelector"] == selector, workload["metadata"]["name"]
+        assert pod["tolerations"] == tolerations, workload["metadata"]["name"]
+
+
+def test_without_placement_no_pod_names_a_node_or_a_taint() -> None:
+    cls = make_class()
+    for obj in render.student_objects(cls, cls.students[0], CREDS):
+        if obj["kind"] in ("Deployment", "StatefulSet"):
+            assert "nodeSelector" not in obj["spec"]["template"]["spec"]
+            assert "tolerations" not in obj["spec"]["template"]["spec"]
