@@ -14,6 +14,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vwclass.testenv", description=__doc__)
     parser.add_argument("command", choices=("up", "down", "status", "build"))
     parser.add_argument("--name", default="default", help="cluster name (default: %(default)s)")
+    parser.add_argument(
+        "--real-node",
+        action="store_true",
+        help="up: add one real node (containerd, kubelet; root; one per machine) beside the kwok nodes",
+    )
     args = parser.parse_args(argv)
     cluster = Cluster(args.name)
     try:
@@ -23,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"testenv: binaries ready in {time.monotonic() - started:.0f}s", file=sys.stderr)
         elif args.command == "up":
             started = time.monotonic()
-            cluster.up()
+            cluster.up(real_node=args.real_node)
             print(f"testenv: cluster '{args.name}' up in {time.monotonic() - started:.0f}s", file=sys.stderr)
             print(cluster.kubectl("get", "nodes"), file=sys.stderr, end="")
             print(f"export KUBECONFIG={cluster.kubeconfig}")

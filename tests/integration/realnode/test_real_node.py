@@ -1,0 +1,151 @@
+"""The real node: it joins the local control plane Ready, runs a pod from a locally built image with
+logs, exec and cluster DNS working, refuses a second real node, and `down` leaves nothing of ours."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from vwclass.testenv import TestenvError, images, realnode
+from vwclass.testenv.cluster import Cluster
+
+pytestmark = pytest.mark.realnode
+
+OUR_BINARIES = ("kubelet", "kube-proxy", "kube-router", "coredns", "containerd", "containerd-shim-runc-v2")
+
+
+def _sh(*argv: str) -> str:
+    return subprocess.run(list(argv), capture_output=True, text=True).stdout
+
+
+def _machine() -> dict[str, object]:
+    """What the real node may change on this machine, to compare before up and after down."""
+    return {
+        "sysctls": {name: realnode._sysctl_path(name).read_text().strip() for name in realnode.SYSCTLS},
+        "ipsets": sorted(_sh("ipset", "list", "-n").split()),
+        "links": sorted(line.split(":")[1].strip().split("@")[0] for line in _sh("ip", "-o", "link").splitlines()),
+        "paths": sorted(p for p in realnode.HOST_PATHS if Path(p).exists()),
+    }
+
+
+def _our_processes() -> list[str]:
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            argv0 = (proc / "cmdline").read_bytes().split(b"\0")[0].decode()
+        except OSError:
+            continue
+        if Path(argv0).name in OUR_BINARIES:
+            found.append(f"{proc.name} {argv0}")
+    return found
+
+
+@pytest.fixture(scope="module")
+def machine_before() -> dict[str, object]:
+    return _machine()
+
+
+@pytest.fixture(scope="module")
+def cluster(machine_before: dict[str, object]) -> Iterator[Cluster]:
+    cluster = Cluster(f"pytest-realnode-{os.getpid()}")
+    started = time.monotonic()
+    cluster.up(real_node=True)
+    print(f"\nreal-node cluster up in {time.monotonic() - started:.1f}s")
+    try:
+        yield cluster
+    finally:
+        cluster.down()
+
+
+def test_a_machine_without_containerd_gets_one_line_and_no_leftovers(monkeypatch: pytest.MonkeyPatch) -> None:
+    bare = Cluster(f"pytest-realnode-bare-{os.getpid()}")
+    monkeypatch.setenv("PATH", "/nonexistent")
+    try:
+        with pytest.raises(TestenvError, match="containerd is missing: apt-get install containerd"):
+            bare.up(real_node=True)
+        assert not realnode.LOCK.exists()
+    finally:
+        bare.down()
+
+
+def test_the_node_is_ready_with_the_api_servers_version_label_and_taint(cluster: Cluster) -> None:
+    node = json.loads(cluster.kubectl("get", "node", realnode.NODE_NAME, "-o", "json"))
+    ready = next(c for c in node["status"]["conditions"] if c["type"] == "Ready")
+    assert ready["status"] == "True", ready
+    server = json.loads(cluster.kubectl("version", "-o", "json"))["serverVersion"]["gitVersion"]
+    assert node["status"]["nodeInfo"]["kubeletVersion"] == server
+    assert node["metadata"]["labels"][realnode.LABEL] == "true"
+    assert {"key": realnode.LABEL, "value": "true", "effect": "NoSchedule"} in node["spec"]["taints"]
+
+
+def test_a_pod_from_a_local_image_runs_with_logs_exec_and_dns(cluster: Cluster) -> None:
+    started = time.monotonic()
+    archive = images.debian_image(images.TEST_IMAGE)
+    realnode.RealNode(cluster).import_image(archive)
+    print(f"\ntest image built (or reused) and imported in {time.monotonic() - started:.1f}s")
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "probe", "namespace": "default"},
+        "spec": {
+            "nodeSelector": {realnode.LABEL: "true"},
+            "tolerations": [{"key": realnode.LABEL, "operator": "Equal", "value": "true", "effect": "NoSchedule"}],
+            "terminationGracePeriodSeconds": 0,
+            "containers": [
+                {
+                    "name": "main",
+                    "image": images.TEST_IMAGE.reference,
+                    "imagePullPolicy": "Never",
+                    "command": ["/bin/sh", "-c", "echo hello-from-the-real-node; exec sleep 3600"],
+                }
+            ],
+        },
+    }
+    manifest = cluster.directory / "probe-pod.json"
+    manifest.write_text(json.dumps(pod))
+    created = time.monotonic()
+    cluster.kubectl("apply", "-f", str(manifest))
+    cluster.kubectl("wait", "--for=condition=Ready", "pod/probe", "--timeout=120s", timeout=150)
+    print(f"pod Ready {time.monotonic() - created:.1f}s after creation")
+    assert cluster.kubectl("get", "pod", "probe", "-o", "jsonpath={.spec.nodeName}") == realnode.NODE_NAME
+    assert "hello-from-the-real-node" in cluster.kubectl("logs", "probe")
+    assert cluster.kubectl("exec", "probe", "--", "cat", "/proc/1/cmdline").startswith("sleep")
+    # The search path of the pod's resolv.conf turns kubernetes.default into the Service's name.
+    resolved = cluster.kubectl("exec", "probe", "--", "getent", "hosts", "kubernetes.default")
+    assert resolved.split()[0] == "10.96.0.1", resolved
+
+
+def test_a_second_real_node_on_this_machine_is_refused_in_one_line(cluster: Cluster) -> None:
+    other = Cluster(f"pytest-realnode-other-{os.getpid()}")
+    try:
+        with pytest.raises(
+            TestenvError, match=f"a real node already runs on this machine \\(cluster '{cluster.name}'\\)"
+        ):
+            other.up(real_node=True)
+        assert realnode.RealNode(cluster).state(), "the refused second up must not touch the first node"
+    finally:
+        other.down()
+
+
+def test_down_leaves_no_process_interface_chain_ipset_mount_or_sysctl_of_ours(
+    cluster: Cluster, machine_before: dict[str, object]
+) -> None:
+    started = time.monotonic()
+    cluster.down()
+    print(f"\nreal-node cluster down in {time.monotonic() - started:.1f}s")
+    assert _our_processes() == []
+    assert _machine() == machine_before
+    dump = _sh("iptables-save") + _sh("ip6tables-save")
+    assert "KUBE-" not in dump
+    assert "CNI-" not in dump
+    mounts = Path("/proc/self/mountinfo").read_text()
+    for path in (str(cluster.directory), str(realnode.CONTAINERD_STATE), "/var/lib/kubelet", "/run/netns/cni-"):
+        assert path not in mounts
+    assert not any(Path("/sys/fs/cgroup").glob("*/kubepods"))
+    assert not realnode.LOCK.exists()
