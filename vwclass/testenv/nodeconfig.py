@@ -25,7 +25,7 @@ def write_all(node: RealNode) -> dict[str, int]:
     directory = node.directory
     pki = node.cluster.directory / "pki"
     ports = {"kubelet": _free_port(), "kubelet-healthz": _free_port(), "coredns-ready": _free_port()}
-    ports["coredns-health"] = _free_port()
+    ports |= {"coredns-health": _free_port(), "kube-proxy-healthz": _free_port(), "kube-proxy-metrics": _free_port()}
     cni_dir = directory / "cni"
     cni_dir.mkdir(exist_ok=True)
     CONTAINERD_STATE.mkdir(parents=True, exist_ok=True)

@@ -141,7 +141,6 @@ class RealNode:
         tools = {m.directory: build.ensure_tool(m) for m in (build.KUBE_ROUTER, build.COREDNS)}
         self._update(tools={k: str(v) for k, v in tools.items()})
         images.pause_image()
-        self._update(links=[NODE_BRIDGE])
         for command in (
             ("ip", "link", "add", NODE_BRIDGE, "type", "bridge"),
             ("ip", "addr", "add", f"{NODE_IP}/32", "dev", NODE_BRIDGE),
@@ -202,6 +201,7 @@ class RealNode:
             time.sleep(0.3)
         images.import_image(self.ctr(), images.pause_image(), self.log("containerd-imports"))
         bin_dir = Path(str(self.cluster.state()["bin"]))
+        ports = {k: int(v) for k, v in dict(self.state().get("ports", {})).items()}  # type: ignore[call-overload]
         tools = {k: Path(str(v)) for k, v in dict(self.state().get("tools", {})).items()}  # type: ignore[call-overload]
         self._spawn(
             "kubelet",
@@ -223,7 +223,7 @@ class RealNode:
                     "get", "node", NODE_NAME, "-o", "jsonpath={.status.conditions[?(@.type=='Ready')].status}"
                 )
             ),
-            90,
+            180,
         )
         self._spawn(
             "kube-proxy",
@@ -236,8 +236,8 @@ class RealNode:
                 "--conntrack-max-per-core=0",  # leave the conntrack sysctls alone
                 "--conntrack-tcp-timeout-established=0",
                 "--conntrack-tcp-timeout-close-wait=0",
-                "--healthz-bind-address=127.0.0.1:0",
-                "--metrics-bind-address=127.0.0.1:0",
+                f"--healthz-bind-address=127.0.0.1:{ports['kube-proxy-healthz']}",
+                f"--metrics-bind-address=127.0.0.1:{ports['kube-proxy-metrics']}",
             ],
         )
         self._spawn(
