@@ -46,7 +46,14 @@ SYSCTLS = (
     "net.bridge.bridge-nf-call-ip6tables",
 )
 # Paths the kubelet and containerd use whatever their root directories: removed if we made them.
-HOST_PATHS = ("/var/lib/kubelet", "/var/log/pods", "/var/log/containers", "/var/lib/cni", "/run/containerd")
+HOST_PATHS = (
+    "/var/lib/kubelet",
+    "/var/log/pods",
+    "/var/log/containers",
+    "/var/lib/cni",
+    "/run/containerd",
+    "/run/netns",
+)
 NEEDED = {
     "containerd": "containerd",
     "containerd-shim-runc-v2": "containerd",

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from vwclass.testenv import TestenvError, images, realnode
+from vwclass import testenv
+from vwclass.testenv import images, realnode
 from vwclass.testenv.cluster import Cluster
 
 pytestmark = pytest.mark.realnode
@@ -67,7 +68,7 @@ def test_a_machine_without_containerd_gets_one_line_and_no_leftovers(monkeypatch
     bare = Cluster(f"pytest-realnode-bare-{os.getpid()}")
     monkeypatch.setenv("PATH", "/nonexistent")
     try:
-        with pytest.raises(TestenvError, match="containerd is missing: apt-get install containerd"):
+        with pytest.raises(testenv.TestenvError, match="containerd is missing: apt-get install containerd"):
             bare.up(real_node=True)
         assert not realnode.LOCK.exists()
     finally:
@@ -125,7 +126,7 @@ def test_a_second_real_node_on_this_machine_is_refused_in_one_line(cluster: Clus
     other = Cluster(f"pytest-realnode-other-{os.getpid()}")
     try:
         with pytest.raises(
-            TestenvError, match=f"a real node already runs on this machine \\(cluster '{cluster.name}'\\)"
+            testenv.TestenvError, match=f"a real node already runs on this machine \\(cluster '{cluster.name}'\\)"
         ):
             other.up(real_node=True)
         assert realnode.RealNode(cluster).state(), "the refused second up must not touch the first node"
