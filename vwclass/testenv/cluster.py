@@ -128,9 +128,6 @@ class Cluster:
         if self.pids() or realnode.RealNode(self).state():
             self.down()  # a half-dead previous run: clear it before starting afresh
         bin_dir = build.ensure_binaries()
-        self.directory.mkdir(parents=True, exist_ok=True)
-        for sub in ("logs", "pki"):
-            (self.directory / sub).mkdir(exist_ok=True)
         if not real_node:
             self._up(bin_dir, None)
             return
@@ -147,6 +144,9 @@ class Cluster:
             raise
 
     def _up(self, bin_dir: Path, node: realnode.RealNode | None) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        for sub in ("logs", "pki"):
+            (self.directory / sub).mkdir(exist_ok=True)
         address = realnode.NODE_IP if node else "127.0.0.1"
         pki.generate(self.directory / "pki", node_ip=realnode.NODE_IP if node else None, node_name=realnode.NODE_NAME)
         requested = os.environ.get("VWCLASS_TESTENV_APISERVER_PORT")

@@ -130,6 +130,7 @@ def test_a_second_real_node_on_this_machine_is_refused_in_one_line(cluster: Clus
         ):
             other.up(real_node=True)
         assert realnode.RealNode(cluster).state(), "the refused second up must not touch the first node"
+        assert not other.directory.exists(), "a refused up creates nothing"
     finally:
         other.down()
 
