@@ -170,14 +170,27 @@ def pause_image() -> Path:
         directory / "build.log",
         "the pause image",
     )
+    return binary_image(binary, PAUSE_REFERENCE, directory)
+
+
+def binary_image(binary: Path, reference: str, directory: Path | None = None) -> Path:
+    """An image holding one static binary as its entrypoint (pause, CoreDNS), cached by its content."""
+    if directory is None:
+        key = hashlib.sha256(binary.read_bytes() + reference.encode()).hexdigest()[:16]
+        directory = images_dir() / f"{binary.name}-{key}"
+    archive = directory / "image.tar"
+    if archive.exists():
+        return archive
+    directory.mkdir(parents=True, exist_ok=True)
     layer = directory / "layer.tar"
     with tarfile.open(layer, "w") as out:
-        info = out.gettarinfo(str(binary), arcname="pause")
+        info = out.gettarinfo(str(binary), arcname=binary.name)
         info.uid = info.gid = 0
+        info.uname = info.gname = ""
         info.mode = 0o755
         with binary.open("rb") as stream:
             out.addfile(info, stream)
-    write_oci_archive(archive, layer, PAUSE_REFERENCE, ("/pause",), ())
+    write_oci_archive(archive, layer, reference, (f"/{binary.name}",), ())
     layer.unlink()
     return archive
 

@@ -1,4 +1,4 @@
-"""The real node's configuration files: containerd, CNI, kubelet, kubeconfigs and CoreDNS's Corefile."""
+"""The real node's configuration files: containerd, CNI, kubelet and kubeconfigs."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 import socket
 from typing import TYPE_CHECKING
 
-from vwclass.testenv import images
+from vwclass.testenv import clusterdns, images
 
 if TYPE_CHECKING:
     from vwclass.testenv.realnode import RealNode
@@ -24,8 +24,7 @@ def write_all(node: RealNode) -> dict[str, int]:
 
     directory = node.directory
     pki = node.cluster.directory / "pki"
-    ports = {"kubelet": _free_port(), "kubelet-healthz": _free_port(), "coredns-ready": _free_port()}
-    ports |= {"coredns-health": _free_port(), "kube-proxy-healthz": _free_port(), "kube-proxy-metrics": _free_port()}
+    ports = {name: _free_port() for name in ("kubelet", "kubelet-healthz", "kube-proxy-healthz", "kube-proxy-metrics")}
     cni_dir = directory / "cni"
     cni_dir.mkdir(exist_ok=True)
     CONTAINERD_STATE.mkdir(parents=True, exist_ok=True)
@@ -104,7 +103,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
             "x509": {"clientCAFile": str(pki / "ca.crt")},
         },
         "authorization": {"mode": "Webhook"},
-        "clusterDNS": [NODE_IP],
+        "clusterDNS": [clusterdns.DNS_SERVICE_IP],
         "clusterDomain": "cluster.local",
         "resolvConf": str(directory / "resolv.conf"),
         # Imported images cannot be pulled again: never collect them, and evict only when truly full.
@@ -117,23 +116,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
     }
     (directory / "resolv.conf").write_text("nameserver 127.0.0.1\n")  # pods use clusterDNS; no upstream here
     (directory / "kubelet.yaml").write_text(json.dumps(kubelet, indent=2))
-    for user in ("kubelet", "kube-proxy", "kube-router", "coredns"):
+    for user in ("kubelet", "kube-proxy", "kube-router"):
         path = directory / f"{user}.kubeconfig"
         path.write_text(node.cluster._kubeconfig_text(user))
         path.chmod(0o600)
-    (directory / "Corefile").write_text(
-        f""".:53 {{
-    bind {NODE_IP}
-    errors
-    health 127.0.0.1:{ports["coredns-health"]}
-    ready 127.0.0.1:{ports["coredns-ready"]}
-    kubernetes cluster.local in-addr.arpa ip6.arpa {{
-        kubeconfig {directory / "coredns.kubeconfig"}
-        pods insecure
-        fallthrough in-addr.arpa ip6.arpa
-    }}
-    cache 30
-}}
-"""
-    )
     return ports

@@ -29,14 +29,13 @@ SERVING_IPS = ("127.0.0.1", "10.96.0.1")  # the first address of the service ran
 
 def real_node_clients(node_name: str) -> tuple[tuple[str, str, str | None], ...]:
     """The real node's clients: the kubelet (Node authorizer), kube-proxy (bootstrapped role), and the
-    API server calling kubelets. kube-router and CoreDNS have no bootstrapped roles, so in this
-    throwaway test cluster they act as cluster admins rather than carrying hand-written RBAC."""
+    API server calling kubelets. kube-router has no bootstrapped role, so in this throwaway test
+    cluster it acts as a cluster admin rather than carrying a hand-written one."""
     return (
         ("kubelet", f"system:node:{node_name}", "system:nodes"),
         ("kube-proxy", "system:kube-proxy", None),
         ("apiserver-kubelet-client", "kube-apiserver-kubelet-client", "system:masters"),
         ("kube-router", "vwclass-testenv-kube-router", "system:masters"),
-        ("coredns", "vwclass-testenv-coredns", "system:masters"),
     )
 
 

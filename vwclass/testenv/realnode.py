@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vwclass.testenv import TestenvError, build, images
+from vwclass.testenv import TestenvError, build, clusterdns, images
 
 if TYPE_CHECKING:
     from vwclass.testenv.cluster import Cluster
@@ -31,7 +31,7 @@ POD_SUBNET = "10.223.0.0/24"  # clear of the service range and of kwok's pod add
 LABEL = "vwclass.testenv/real-node"
 LOCK = Path("/run/vwclass-testenv-real-node")
 CONTAINERD_STATE = Path("/run/vwclass-testenv/containerd")
-COMPONENTS = ("containerd", "kubelet", "kube-proxy", "kube-router", "coredns")
+COMPONENTS = ("containerd", "kubelet", "kube-proxy", "kube-router")
 # Set by the kubelet, the bridge plugin (ip_forward), kube-proxy and us; restored on down.
 SYSCTLS = (
     "vm.overcommit_memory",
@@ -263,19 +263,17 @@ class RealNode:
                 f"--service-cluster-ip-range={_service_cidr()}",
             ],
         )
-        self._spawn("coredns", [str(tools["coredns"] / "coredns"), "-conf", str(self.directory / "Corefile")])
-        self._wait("coredns", self._dns_ready, 60)
+        # Cluster DNS as a pod (clusterdns.py): its image holds the CoreDNS binary built here.
+        self.import_image(images.binary_image(tools["coredns"] / "coredns", clusterdns.REFERENCE))
+        self.cluster.kubectl("apply", "--server-side", "-f", str(clusterdns.write(self.directory, LABEL)))
+        self._wait("kubelet", self._dns_ready, 120, what="cluster DNS (the coredns pod in kube-system)")
         build._say(f"real node {NODE_NAME} ready in {time.monotonic() - started:.0f}s")
 
     def _dns_ready(self) -> bool:
-        import urllib.request
-
-        port = dict(self.state().get("ports", {})).get("coredns-ready")  # type: ignore[call-overload]
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=2) as response:
-                return bool(response.status == 200)
-        except OSError:
-            return False
+        ready = self._kubectl_quiet(
+            "get", "deployment", "coredns", "-n", "kube-system", "-o", "jsonpath={.status.readyReplicas}"
+        )
+        return ready.strip() == "1"
 
     def _kubectl_quiet(self, *args: str) -> str:
         try:
@@ -289,12 +287,12 @@ class RealNode:
         if pid is None or not _alive(int(pid), binary):
             raise TestenvError(f"{component} stopped while starting; see {self.log(component)}")
 
-    def _wait(self, component: str, ready: Callable[[], bool], timeout: float) -> None:
+    def _wait(self, component: str, ready: Callable[[], bool], timeout: float, what: str = "") -> None:
         deadline = time.monotonic() + timeout
         while not ready():
             self._check_alive(component)
             if time.monotonic() > deadline:
-                raise TestenvError(f"{component} not ready after {timeout:.0f}s; see {self.log(component)}")
+                raise TestenvError(f"{what or component} not ready after {timeout:.0f}s; see {self.log(component)}")
             time.sleep(0.5)
 
     def _spawn(self, component: str, argv: list[str]) -> None:

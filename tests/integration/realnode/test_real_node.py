@@ -122,6 +122,43 @@ def test_a_pod_from_a_local_image_runs_with_logs_exec_and_dns(cluster: Cluster) 
     assert resolved.split()[0] == "10.96.0.1", resolved
 
 
+def test_network_policy_is_enforced_by_the_kernel_and_dns_to_kube_system_stays_open(cluster: Cluster) -> None:
+    """The egress rule every student namespace has (DNS to kube-system only, here) lets names resolve
+    and stops a connection to the API server's Service, until the policy is gone."""
+    fence = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "dns-only", "namespace": "default"},
+        "spec": {
+            "podSelector": {},
+            "policyTypes": ["Egress"],
+            "egress": [
+                {
+                    "to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}}],
+                    "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+                }
+            ],
+        },
+    }
+    manifest = cluster.directory / "fence.json"
+    manifest.write_text(json.dumps(fence))
+    connect = [
+        "exec",
+        "probe",
+        "--",
+        "bash",
+        "-c",
+        'timeout 3 bash -c "</dev/tcp/10.96.0.1/443" 2>/dev/null && echo open || echo shut',
+    ]
+    assert cluster.kubectl(*connect).strip() == "open"
+    cluster.kubectl("apply", "-f", str(manifest))
+    deadline = time.monotonic() + 30
+    while cluster.kubectl(*connect).strip() != "shut":  # kube-router syncs its rules within seconds
+        assert time.monotonic() < deadline, "the NetworkPolicy was not enforced within 30 s"
+    assert cluster.kubectl("exec", "probe", "--", "getent", "hosts", "kubernetes.default").split()[0] == "10.96.0.1"
+    cluster.kubectl("delete", "-f", str(manifest))
+
+
 def test_a_second_real_node_on_this_machine_is_refused_in_one_line(cluster: Cluster) -> None:
     other = Cluster(f"pytest-realnode-other-{os.getpid()}")
     try:
