@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vwclass.testenv import TestenvError, build, clusterdns, images
+from vwclass.testenv import TestenvError, build, clusterdns, hostcleanup, images
 
 if TYPE_CHECKING:
     from vwclass.testenv.cluster import Cluster
@@ -332,25 +332,25 @@ class RealNode:
         for component in reversed(COMPONENTS):
             if component in pids and component != "containerd":
                 _kill(pids[component], component)
-        _kill_cgroup_processes()
-        for pid in _shims(self.socket):
+        hostcleanup.kill_cgroup_processes()
+        for pid in hostcleanup.shims(self.socket):
             _kill(pid, "containerd-shim-runc-v2", timeout=3)
         if "containerd" in pids:
             _kill(pids["containerd"], "containerd")
         netns_before = set(state.get("netns_before", []))  # type: ignore[call-overload]
-        _unmount_under([self.directory, CONTAINERD_STATE, Path("/var/lib/kubelet")])
+        hostcleanup.unmount_under([self.directory, CONTAINERD_STATE, Path("/var/lib/kubelet")])
         for path in Path("/run/netns").glob("cni-*") if Path("/run/netns").exists() else []:
             if path.name not in netns_before:
                 _run("umount", "-l", str(path))
                 path.unlink(missing_ok=True)
         for link in (CNI_BRIDGE, NODE_BRIDGE):
             _run("ip", "link", "del", link)
-        _remove_iptables_chains()
+        hostcleanup.remove_iptables_chains()
         before = set(state.get("ipsets_before", []))  # type: ignore[call-overload]
         for name in _run("ipset", "list", "-n").stdout.split():
             if name not in before:
                 _run("ipset", "destroy", name)
-        _remove_cgroups()
+        hostcleanup.remove_cgroups()
         for name, value in dict(state.get("sysctls", {})).items():  # type: ignore[call-overload]
             path = _sysctl_path(name)
             if path.exists() and path.read_text().strip() != value:
@@ -365,76 +365,6 @@ def _service_cidr() -> str:
     from vwclass.testenv.cluster import SERVICE_CIDR
 
     return SERVICE_CIDR
-
-
-def _kubepods() -> list[Path]:
-    return sorted(Path("/sys/fs/cgroup").glob("*/kubepods")) + sorted(Path("/sys/fs/cgroup").glob("*/*/kubepods"))
-
-
-def _kill_cgroup_processes(timeout: float = 15.0) -> None:
-    """SIGKILLs every process in the kubelet's cgroups: every container of every pod."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        pids = {int(p) for root in _kubepods() for f in root.rglob("cgroup.procs") for p in f.read_text().split()}
-        if not pids:
-            return
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        time.sleep(0.2)
-
-
-def _remove_cgroups() -> None:
-    for root in _kubepods():
-        for directory in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
-            with contextlib.suppress(OSError):
-                directory.rmdir()
-        with contextlib.suppress(OSError):
-            root.rmdir()
-
-
-def _shims(socket: Path) -> list[int]:
-    found = []
-    for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            argv = (proc / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if argv and argv[0].endswith(b"containerd-shim-runc-v2") and str(socket).encode() in argv:
-            found.append(int(proc.name))
-    return found
-
-
-def _unmount_under(roots: list[Path]) -> None:
-    """Detaches every mount below roots, deepest first (pod volumes, rootfs overlays, the kubelet's own)."""
-    prefixes = [str(r.resolve()) for r in roots]
-    points = []
-    for line in Path("/proc/self/mountinfo").read_text().splitlines():
-        point = line.split()[4].replace("\\040", " ")
-        if any(point == p or point.startswith(p + "/") for p in prefixes):
-            points.append(point)
-    for point in sorted(set(points), key=lambda p: -p.count("/")):
-        _run("umount", "-l", point)
-
-
-def _remove_iptables_chains() -> None:
-    """Removes every KUBE-* and CNI-* chain and every rule jumping to one, in every table, v4 and v6."""
-    for save, restore in (("iptables-save", "iptables-restore"), ("ip6tables-save", "ip6tables-restore")):
-        dump = _run(save).stdout
-        if "KUBE-" not in dump and "CNI-" not in dump:
-            continue
-        kept = [line for line in dump.splitlines() if not _ours(line)]
-        subprocess.run([restore], input="\n".join(kept) + "\n", text=True, capture_output=True)
-
-
-def _ours(line: str) -> bool:
-    words = line.split()
-    if line.startswith(":"):
-        return line[1:].startswith(("KUBE-", "CNI-"))
-    if line.startswith("-A"):
-        targets = [words[i + 1] for i, w in enumerate(words[:-1]) if w in ("-j", "-g", "-A")]
-        return any(t.startswith(("KUBE-", "CNI-")) for t in targets)
-    return False
 
 
 def apiserver_args(pki: Path) -> list[str]:
