@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 
-from vwclass.testenv import TestenvError, build
+from vwclass.testenv import TestenvError, build, realnode
 from vwclass.testenv.cluster import Cluster
 
 
@@ -42,8 +42,11 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             for component, alive in running.items():
                 print(f"{component:26} {'running' if alive else 'STOPPED'}  pid {cluster.pids()[component]}")
+            node = realnode.RealNode(cluster).running()
+            for component, (pid, alive) in node.items():
+                print(f"{'real node: ' + component:26} {'running' if alive else 'STOPPED'}  pid {pid}")
             print(f"export KUBECONFIG={cluster.kubeconfig}")
-            return 0 if cluster.is_up() else 1
+            return 0 if cluster.is_up() and all(alive for _, alive in node.values()) else 1
     except TestenvError as error:
         print(f"testenv: error: {error}", file=sys.stderr)
         return 1

@@ -307,6 +307,11 @@ class RealNode:
         if process.poll() is not None:
             raise TestenvError(f"{component} exited at once (code {process.returncode}); see {self.log(component)}")
 
+    def running(self) -> dict[str, tuple[int, bool]]:
+        """Each component's pid and whether it still runs (for `status`)."""
+        pids = {k: int(v) for k, v in dict(self.state().get("pids", {})).items()}  # type: ignore[call-overload]
+        return {component: (pid, _alive(pid, component)) for component, pid in pids.items()}
+
     def import_image(self, archive: Path) -> None:
         """Loads an image archive (images.py) into the node's containerd, under its own reference."""
         images.import_image(self.ctr(), archive, self.log("containerd-imports"))

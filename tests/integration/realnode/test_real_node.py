@@ -75,6 +75,20 @@ def test_a_machine_without_containerd_gets_one_line_and_no_leftovers(monkeypatch
         bare.down()
 
 
+def test_an_address_already_taken_gets_one_line_and_no_leftovers() -> None:
+    squatter = "vwc-squat0"
+    subprocess.run(["ip", "link", "add", squatter, "type", "bridge"], check=True)
+    try:
+        subprocess.run(["ip", "addr", "add", f"{realnode.NODE_IP}/32", "dev", squatter], check=True)
+        taken = Cluster(f"pytest-realnode-taken-{os.getpid()}")
+        with pytest.raises(testenv.TestenvError, match=f"address {realnode.NODE_IP} is already taken: {squatter}"):
+            taken.up(real_node=True)
+        assert not taken.directory.exists()
+        assert not realnode.LOCK.exists()
+    finally:
+        subprocess.run(["ip", "link", "del", squatter], check=True)
+
+
 def test_the_node_is_ready_with_the_api_servers_version_label_and_taint(cluster: Cluster) -> None:
     node = json.loads(cluster.kubectl("get", "node", realnode.NODE_NAME, "-o", "json"))
     ready = next(c for c in node["status"]["conditions"] if c["type"] == "Ready")
