@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 
-from vwclass.testenv import TestenvError, build, realnode
+from vwclass.testenv import TestenvError, build, images, realnode
 from vwclass.testenv.cluster import Cluster
 
 
@@ -17,7 +17,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--real-node",
         action="store_true",
-        help="up: add one real node (containerd, kubelet; root; one per machine) beside the kwok nodes",
+        help="up: add one real node (containerd, kubelet; root; one per machine) beside the kwok nodes; "
+        "build: also build its tools and images",
     )
     args = parser.parse_args(argv)
     cluster = Cluster(args.name)
@@ -25,6 +26,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "build":
             started = time.monotonic()
             print(build.ensure_binaries())
+            if args.real_node:  # what `up --real-node` and its tests need, built ahead (CI times it apart)
+                for module in (build.KUBE_ROUTER, build.COREDNS):
+                    print(build.ensure_tool(module))
+                print(images.pause_image())
+                print(images.debian_image(images.TEST_IMAGE))
             print(f"testenv: binaries ready in {time.monotonic() - started:.0f}s", file=sys.stderr)
         elif args.command == "up":
             started = time.monotonic()
