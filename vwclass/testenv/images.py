@@ -33,6 +33,8 @@ class DebianImage:
     command: tuple[str, ...] = ("/bin/sh",)
     suite: str = "bookworm"
     variant: str = "essential"
+    customize: tuple[str, ...] = ()  # mmdebstrap customize hooks: shell run with the root as $1
+    env: tuple[str, ...] = ()
 
     def key(self) -> str:
         return hashlib.sha256(json.dumps(self.__dict__, sort_keys=True).encode()).hexdigest()[:16]
@@ -40,6 +42,22 @@ class DebianImage:
 
 # The minimal image the real-node tests run: a shell, coreutils and getent for DNS.
 TEST_IMAGE = DebianImage("vwclass.local/testenv/debian:bookworm")
+# Stand-in for the official RabbitMQ image, under its reference, keeping its contract: user rabbitmq
+# with uid 100 and gid 101 (Debian gives uid 100 to epmd, so the two swap), config in /etc/rabbitmq,
+# data and the Erlang cookie in /var/lib/rabbitmq, rabbitmq-diagnostics on PATH.
+RABBITMQ_IMAGE = DebianImage(
+    "docker.io/library/rabbitmq:4.1.4-management-alpine",
+    packages=("rabbitmq-server",),
+    command=("rabbitmq-server",),
+    customize=(
+        'chroot "$1" sh -ec \''
+        'u=$(getent passwd 100 | cut -d: -f1); [ -z "$u" ] || [ "$u" = rabbitmq ] || usermod -u 999 "$u"; '
+        'g=$(getent group 101 | cut -d: -f1); [ -z "$g" ] || [ "$g" = rabbitmq ] || groupmod -g 998 "$g"; '
+        "groupmod -g 101 rabbitmq; usermod -u 100 -g 101 -d /var/lib/rabbitmq rabbitmq; "
+        "chown -R rabbitmq:rabbitmq /var/lib/rabbitmq /var/log/rabbitmq /etc/rabbitmq'",
+    ),
+    env=("HOME=/var/lib/rabbitmq", "RABBITMQ_LOGS=-"),
+)
 
 
 def images_dir() -> Path:
@@ -59,7 +77,12 @@ def _sha256_file(path: Path) -> str:
 
 
 def write_oci_archive(
-    archive: Path, layer: Path, reference: str, entrypoint: tuple[str, ...], command: tuple[str, ...]
+    archive: Path,
+    layer: Path,
+    reference: str,
+    entrypoint: tuple[str, ...],
+    command: tuple[str, ...],
+    env: tuple[str, ...] = (),
 ) -> None:
     """Writes an OCI image layout as a tar: one uncompressed layer, its config, manifest and index."""
     layer_digest = _sha256_file(layer)
@@ -69,7 +92,7 @@ def write_oci_archive(
         "config": {
             "Entrypoint": list(entrypoint) or None,
             "Cmd": list(command) or None,
-            "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+            "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", *env],
             "WorkingDir": "/",
         },
         "rootfs": {"type": "layers", "diff_ids": [f"sha256:{layer_digest}"]},
@@ -141,11 +164,12 @@ def debian_image(image: DebianImage) -> Path:
         command.append("--include=" + ",".join(image.packages))
     # Trim what a container never needs (docs, man pages, apt lists) so images stay small.
     command += ["--dpkgopt=path-exclude=/usr/share/{doc,man,info,locale}/*", "--aptopt=Acquire::Languages none"]
+    command += [f"--customize-hook={hook}" for hook in image.customize]
     command += [image.suite, str(rootfs)]
     _say(f"building image {image.reference} (log: {log}) ...")
     started = time.monotonic()
     _run_logged(command, log, f"image {image.reference}")
-    write_oci_archive(archive, rootfs, image.reference, image.entrypoint, image.command)
+    write_oci_archive(archive, rootfs, image.reference, image.entrypoint, image.command, image.env)
     rootfs.unlink()
     _say(f"built image {image.reference} in {time.monotonic() - started:.0f}s")
     return archive
