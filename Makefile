@@ -55,7 +55,7 @@ test-reliability: testenv  ## faults (operator SIGKILLs, API server and etcd out
 	$(BIN)/python -m pytest tests/reliability -q -ra -s -m reliability $(PYTEST_ARGS)
 
 cluster-up: testenv
-	$(BIN)/python -m vwclass.testenv up --name $(CLUSTER)
+	$(BIN)/python -m vwclass.testenv up --name $(CLUSTER) $(if $(REAL_NODE),--real-node)
 
 cluster-down: venv
 	$(BIN)/python -m vwclass.testenv down --name $(CLUSTER)

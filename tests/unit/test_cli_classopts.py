@@ -55,6 +55,40 @@ def test_every_option_lands_in_its_field() -> None:
     }
 
 
+def test_placement_options_become_the_placement_block() -> None:
+    spec = build(
+        students=1,
+        node_selectors=["pool=gpu", "vwclass.testenv/real-node=true"],
+        tolerations=["vwclass.testenv/real-node=true:NoSchedule", "dedicated:NoExecute", "k=:PreferNoSchedule"],
+    )["spec"]
+    assert spec["placement"] == {
+        "nodeSelector": {"pool": "gpu", "vwclass.testenv/real-node": "true"},
+        "tolerations": [
+            {"key": "vwclass.testenv/real-node", "operator": "Equal", "value": "true", "effect": "NoSchedule"},
+            {"key": "dedicated", "operator": "Exists", "effect": "NoExecute"},
+            {"key": "k", "operator": "Equal", "value": "", "effect": "PreferNoSchedule"},
+        ],
+    }
+
+
+@pytest.mark.parametrize(
+    ("options", "fragment"),
+    [
+        ({"node_selectors": ["pool"]}, "--node-selector 'pool': write KEY=VALUE"),
+        ({"node_selectors": ["=gpu"]}, "--node-selector '=gpu': write KEY=VALUE"),
+        ({"tolerations": ["dedicated"]}, "--toleration 'dedicated': write KEY[=VALUE]:EFFECT"),
+        ({"tolerations": ["dedicated=x:"]}, "--toleration 'dedicated=x:': write KEY[=VALUE]:EFFECT"),
+        ({"tolerations": [":NoSchedule"]}, "--toleration ':NoSchedule': write KEY[=VALUE]:EFFECT"),
+        (
+            {"tolerations": ["dedicated:Never"]},
+            "--toleration: spec.placement.tolerations[0].effect: 'Never' is not one of",
+        ),
+    ],
+)
+def test_bad_placement_options(options: dict[str, object], fragment: str) -> None:
+    assert fragment in refusal("geo", students=1, **options)
+
+
 @pytest.mark.parametrize("spelling", ["dataEndpoint", "data-endpoint", "DATAENDPOINT", "dataendpoint"])
 def test_components_are_accepted_in_camel_or_kebab_case(spelling: str) -> None:
     assert classopts.parse_images([f"{spelling}=x/y:1"]) == {"dataEndpoint": "x/y:1"}

@@ -185,3 +185,31 @@ def test_changing_a_rendered_object_does_not_change_the_next_rendering() -> None
     first.pop()
     assert render.student_objects(cls, cls.students[0], CREDS) == pristine
     assert "edited" not in render.student_objects(cls, cls.students[0], CREDS)[0]["metadata"]["labels"]
+
+
+def test_placement_lands_on_every_pod_of_every_component() -> None:
+    selector = {"pool": "gpu", "vwclass.testenv/real-node": "true"}
+    tolerations = [
+        {"key": "vwclass.testenv/real-node", "operator": "Equal", "value": "true", "effect": "NoSchedule"},
+        {"key": "dedicated", "operator": "Exists", "effect": "NoExecute"},
+    ]
+    cls = make_class(
+        components={"playback": True, "jupyter": True},
+        placement={"nodeSelector": selector, "tolerations": tolerations},
+    )
+    workloads = [
+        o for o in render.student_objects(cls, cls.students[0], CREDS) if o["kind"] in ("Deployment", "StatefulSet")
+    ]
+    assert len(workloads) >= 6
+    for workload in workloads:
+        pod = workload["spec"]["template"]["spec"]
+        assert pod["nodeSelector"] == selector, workload["metadata"]["name"]
+        assert pod["tolerations"] == tolerations, workload["metadata"]["name"]
+
+
+def test_without_placement_no_pod_names_a_node_or_a_taint() -> None:
+    cls = make_class()
+    for obj in render.student_objects(cls, cls.students[0], CREDS):
+        if obj["kind"] in ("Deployment", "StatefulSet"):
+            assert "nodeSelector" not in obj["spec"]["template"]["spec"]
+            assert "tolerations" not in obj["spec"]["template"]["spec"]

@@ -121,6 +121,25 @@ PodSecurityOption = Annotated[
         autocompletion=_choices("spec", "podSecurity"),
     ),
 ]
+NodeSelectorOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--node-selector",
+        metavar="KEY=VALUE",
+        show_default=False,
+        help="Node label every pod of every student requires, e.g. pool=gpu; repeatable.",
+    ),
+]
+TolerationOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--toleration",
+        metavar="KEY[=VALUE]:EFFECT",
+        show_default=False,
+        help="Taint every pod of every student tolerates, e.g. dedicated=class:NoSchedule (EFFECT: NoSchedule, "
+        "PreferNoSchedule or NoExecute; without =VALUE any value matches); repeatable.",
+    ),
+]
 SuspendedOption = Annotated[
     bool,
     typer.Option(
@@ -144,6 +163,8 @@ class ClassOptions:
     data_sharing_service: bool | None = None
     pod_security: str | None = None
     suspended: bool = False
+    node_selectors: list[str] = field(default_factory=list)
+    tolerations: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -215,6 +236,36 @@ def parse_images(values: list[str]) -> Obj:
     return images
 
 
+def parse_node_selectors(values: list[str]) -> dict[str, str]:
+    """--node-selector KEY=VALUE values as the CRD's placement.nodeSelector."""
+    selector: dict[str, str] = {}
+    for value in values:
+        key, sep, label = value.partition("=")
+        if not sep or not key.strip():
+            abort(f"--node-selector {value!r}: write KEY=VALUE, e.g. --node-selector pool=gpu", Exit.BAD_INPUT)
+        selector[key.strip()] = label.strip()
+    return selector
+
+
+def parse_tolerations(values: list[str]) -> list[Obj]:
+    """--toleration KEY[=VALUE]:EFFECT values as core tolerations (Equal with a value, else Exists)."""
+    tolerations: list[Obj] = []
+    for value in values:
+        rest, sep, effect = value.rpartition(":")
+        key, has_value, label = rest.partition("=")
+        if not sep or not key.strip() or not effect.strip():
+            abort(
+                f"--toleration {value!r}: write KEY[=VALUE]:EFFECT, e.g. --toleration dedicated=class:NoSchedule",
+                Exit.BAD_INPUT,
+            )
+        toleration: Obj = {"key": key.strip(), "operator": "Equal" if has_value else "Exists"}
+        if has_value:
+            toleration["value"] = label.strip()
+        toleration["effect"] = effect.strip()
+        tolerations.append(toleration)
+    return tolerations
+
+
 def spec_from(options: ClassOptions, roster: Roster | None) -> Obj:
     """The spec as typed: only what was given, so the manifest stays minimal and the CRD defaults the rest."""
     spec: Obj = {}
@@ -244,6 +295,13 @@ def spec_from(options: ClassOptions, roster: Roster | None) -> Obj:
         spec["suspended"] = True
     if options.pod_security is not None:
         spec["podSecurity"] = options.pod_security
+    placement: Obj = {}
+    if options.node_selectors:
+        placement["nodeSelector"] = parse_node_selectors(options.node_selectors)
+    if options.tolerations:
+        placement["tolerations"] = parse_tolerations(options.tolerations)
+    if placement:
+        spec["placement"] = placement
     return spec
 
 
@@ -259,6 +317,8 @@ _OPTION_OF_FIELD = (
     ("spec.components.playback", "--playback"),
     ("spec.components.dataSharingService", "--data-sharing-service"),
     ("spec.podSecurity", "--pod-security"),
+    ("spec.placement.nodeSelector", "--node-selector"),
+    ("spec.placement.tolerations", "--toleration"),
 )
 
 

@@ -37,6 +37,23 @@ class Components:
 
 
 @dataclass(frozen=True)
+class Placement:
+    """Where every pod of the class runs: the core nodeSelector and tolerations, as the CRD has them."""
+
+    # Tuples, not dicts: a ClassSpec is hashable (the renderer caches by it).
+    node_selector_items: tuple[tuple[str, str], ...] = ()
+    toleration_items: tuple[tuple[tuple[str, Any], ...], ...] = ()
+
+    @property
+    def node_selector(self) -> dict[str, str]:
+        return dict(self.node_selector_items)
+
+    @property
+    def tolerations(self) -> list[dict[str, Any]]:
+        return [dict(items) for items in self.toleration_items]
+
+
+@dataclass(frozen=True)
 class ClassSpec:
     """A validated class with its defaults applied and its preset resolved."""
 
@@ -48,6 +65,7 @@ class ClassSpec:
     components: Components
     suspended: bool
     pod_security: str
+    placement: Placement = Placement()
 
     def student(self, student_id: str) -> Student | None:
         return next((s for s in self.students if s.id == student_id), None)
@@ -108,4 +126,8 @@ def parse_class(obj: Mapping[str, Any]) -> ClassSpec:
         ),
         suspended=spec["suspended"],
         pod_security=spec["podSecurity"],
+        placement=Placement(
+            node_selector_items=tuple(spec.get("placement", {}).get("nodeSelector", {}).items()),
+            toleration_items=tuple(tuple(t.items()) for t in spec.get("placement", {}).get("tolerations", [])),
+        ),
     )

@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 
-from vwclass.testenv import TestenvError, build
+from vwclass.testenv import TestenvError, build, images, realnode
 from vwclass.testenv.cluster import Cluster
 
 
@@ -14,16 +14,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vwclass.testenv", description=__doc__)
     parser.add_argument("command", choices=("up", "down", "status", "build"))
     parser.add_argument("--name", default="default", help="cluster name (default: %(default)s)")
+    parser.add_argument(
+        "--real-node",
+        action="store_true",
+        help="up: add one real node (containerd, kubelet; root; one per machine) beside the kwok nodes; "
+        "build: also build its tools and images",
+    )
     args = parser.parse_args(argv)
     cluster = Cluster(args.name)
     try:
         if args.command == "build":
             started = time.monotonic()
             print(build.ensure_binaries())
+            if args.real_node:  # what `up --real-node` and its tests need, built ahead (CI times it apart)
+                for module in (build.KUBE_ROUTER, build.COREDNS):
+                    print(build.ensure_tool(module))
+                print(images.pause_image())
+                print(images.debian_image(images.TEST_IMAGE))
             print(f"testenv: binaries ready in {time.monotonic() - started:.0f}s", file=sys.stderr)
         elif args.command == "up":
             started = time.monotonic()
-            cluster.up()
+            cluster.up(real_node=args.real_node)
             print(f"testenv: cluster '{args.name}' up in {time.monotonic() - started:.0f}s", file=sys.stderr)
             print(cluster.kubectl("get", "nodes"), file=sys.stderr, end="")
             print(f"export KUBECONFIG={cluster.kubeconfig}")
@@ -37,8 +48,11 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             for component, alive in running.items():
                 print(f"{component:26} {'running' if alive else 'STOPPED'}  pid {cluster.pids()[component]}")
+            node = realnode.RealNode(cluster).running()
+            for component, (pid, alive) in node.items():
+                print(f"{'real node: ' + component:26} {'running' if alive else 'STOPPED'}  pid {pid}")
             print(f"export KUBECONFIG={cluster.kubeconfig}")
-            return 0 if cluster.is_up() else 1
+            return 0 if cluster.is_up() and all(alive for _, alive in node.values()) else 1
     except TestenvError as error:
         print(f"testenv: error: {error}", file=sys.stderr)
         return 1

@@ -31,18 +31,30 @@ class GoModule:
     binaries: tuple[str, ...]
 
 
+# kubelet and kube-proxy come from the same module as the API server, so the real node reports the
+# same version (the version ldflags below) as the control plane.
+KUBERNETES_COMMANDS = (
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kubectl",
+    "kubelet",
+    "kube-proxy",
+)
 MODULES = (
     GoModule("etcd", ("go.etcd.io/etcd/server/v3",), ("etcd",)),
     GoModule(
         "kubernetes",
-        tuple(
-            f"k8s.io/kubernetes/cmd/{c}"
-            for c in ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
-        ),
-        ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl"),
+        tuple(f"k8s.io/kubernetes/cmd/{c}" for c in KUBERNETES_COMMANDS),
+        KUBERNETES_COMMANDS,
     ),
     GoModule("kwok", ("sigs.k8s.io/kwok/cmd/kwok",), ("kwok",)),
 )
+
+# The real node's network tools, built only by `up --real-node`: each keyed by its own module
+# (tool_dir), so they never invalidate the control plane's cache.
+KUBE_ROUTER = GoModule("kube-router", ("github.com/cloudnativelabs/kube-router/v2/cmd/kube-router",), ("kube-router",))
+COREDNS = GoModule("coredns", ("github.com/coredns/coredns",), ("coredns",))
 
 
 def required_version(module: str, dependency: str) -> str:

@@ -20,7 +20,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vwclass.testenv import TestenvError, build, pki
+from vwclass.testenv import TestenvError, build, pki, realnode
 
 # Order matters: each component needs the ones before it.
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
@@ -112,21 +112,44 @@ class Cluster:
         return {k: int(v) for k, v in ports.items()} if isinstance(ports, dict) else {}
 
     @property
+    def address(self) -> str:
+        """Where the API server listens: the real node's address when there is one (pods reach it)."""
+        return str(self.state().get("address", "127.0.0.1"))
+
+    @property
     def server(self) -> str:
-        return f"https://127.0.0.1:{self.ports()['apiserver']}"
+        return f"https://{self.address}:{self.ports()['apiserver']}"
 
     # -- up / down ---------------------------------------------------------------------------
-    def up(self) -> None:
-        """Starts every component (building binaries first if needed) and waits until Ready."""
+    def up(self, real_node: bool = False) -> None:
+        """Starts every component (building binaries first if needed) and waits until Ready; with
+        real_node, also a real node (realnode.py), undone again if any step fails."""
         if self.is_up():
             return
-        if self.pids():
+        if self.pids() or realnode.RealNode(self).state():
             self.down()  # a half-dead previous run: clear it before starting afresh
         bin_dir = build.ensure_binaries()
+        if not real_node:
+            self._up(bin_dir, None)
+            return
+        node = realnode.RealNode(self)
+        try:
+            node.prepare()
+            self._up(bin_dir, node)
+            node.start()
+        except BaseException:
+            # Undo the machine's changes and stop the processes, but keep the logs the error names.
+            node.down()
+            for component in reversed(COMPONENTS):
+                self.stop(component)
+            raise
+
+    def _up(self, bin_dir: Path, node: realnode.RealNode | None) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         for sub in ("logs", "pki"):
             (self.directory / sub).mkdir(exist_ok=True)
-        pki.generate(self.directory / "pki")
+        address = realnode.NODE_IP if node else "127.0.0.1"
+        pki.generate(self.directory / "pki", node_ip=realnode.NODE_IP if node else None, node_name=realnode.NODE_NAME)
         requested = os.environ.get("VWCLASS_TESTENV_APISERVER_PORT")
         ports = {
             "apiserver": int(requested) if requested else _free_port(),
@@ -139,7 +162,7 @@ class Cluster:
         for purpose, port in ports.items():
             if not _port_is_free(port):
                 raise TestenvError(f"port {port} (for {purpose}) is already taken on 127.0.0.1")
-        self._save({"bin": str(bin_dir), "ports": ports, "pids": {}})
+        self._save({"bin": str(bin_dir), "ports": ports, "pids": {}, "address": address, "real_node": bool(node)})
         self._write_kubeconfigs()
         self._write_scheduler_config()
         for component in COMPONENTS:
@@ -151,7 +174,9 @@ class Cluster:
         self._register_cluster_objects()
 
     def down(self) -> None:
-        """Stops exactly the processes this cluster started, then removes its directory."""
+        """Stops exactly the processes this cluster started (and undoes its real node), then removes
+        its directory."""
+        realnode.RealNode(self).down()
         for component in reversed(COMPONENTS):
             self.stop(component)
         shutil.rmtree(self.directory, ignore_errors=True)
@@ -281,8 +306,8 @@ class Cluster:
             return [
                 binary,
                 f"--etcd-servers=http://127.0.0.1:{ports['etcd']}",
-                "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
+                f"--bind-address={self.address}",
+                f"--advertise-address={self.address}",
                 f"--secure-port={ports['apiserver']}",
                 f"--tls-cert-file={pki_dir / 'apiserver.crt'}",
                 f"--tls-private-key-file={pki_dir / 'apiserver.key'}",
@@ -295,6 +320,7 @@ class Cluster:
                 "--allow-privileged=true",
                 "--profiling=false",
                 f"--cert-dir={self.directory / 'pki'}",
+                *(realnode.apiserver_args(pki_dir) if self.state().get("real_node") else []),
             ]
         if component == "kube-controller-manager":
             kubeconfig = self.directory / "controller-manager.kubeconfig"

@@ -27,6 +27,18 @@ SERVING_NAMES = (
 SERVING_IPS = ("127.0.0.1", "10.96.0.1")  # the first address of the service range
 
 
+def real_node_clients(node_name: str) -> tuple[tuple[str, str, str | None], ...]:
+    """The real node's clients: the kubelet (Node authorizer), kube-proxy (bootstrapped role), and the
+    API server calling kubelets. kube-router has no bootstrapped role, so in this throwaway test
+    cluster it acts as a cluster admin rather than carrying a hand-written one."""
+    return (
+        ("kubelet", f"system:node:{node_name}", "system:nodes"),
+        ("kube-proxy", "system:kube-proxy", None),
+        ("apiserver-kubelet-client", "kube-apiserver-kubelet-client", "system:masters"),
+        ("kube-router", "vwclass-testenv-kube-router", "system:masters"),
+    )
+
+
 def _write_key(path: Path, key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> None:
     path.write_bytes(
         key.private_bytes(
@@ -62,8 +74,10 @@ def _builder(subject: x509.Name, issuer: x509.Name, public_key: ec.EllipticCurve
     )
 
 
-def generate(directory: Path) -> None:
-    """Writes ca.{crt,key}, apiserver.{crt,key}, <client>.{crt,key} and sa.{key,pub} into directory."""
+def generate(directory: Path, node_ip: str | None = None, node_name: str = "") -> None:
+    """Writes ca.{crt,key}, apiserver.{crt,key}, <client>.{crt,key} and sa.{key,pub} into directory;
+    with node_ip, also the real node's certificates (kubelet-serving for node_ip) and that SAN on the
+    API server's certificate."""
     directory.mkdir(parents=True, exist_ok=True)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = _name("vwclass-testenv-ca")
@@ -103,10 +117,19 @@ def generate(directory: Path) -> None:
         "apiserver",
         _name("kube-apiserver"),
         ExtendedKeyUsageOID.SERVER_AUTH,
-        [x509.DNSName(n) for n in SERVING_NAMES] + [x509.IPAddress(ipaddress.ip_address(i)) for i in SERVING_IPS],
+        [x509.DNSName(n) for n in SERVING_NAMES]
+        + [x509.IPAddress(ipaddress.ip_address(i)) for i in SERVING_IPS + ((node_ip,) if node_ip else ())],
     )
-    for stem, common_name, organization in CLIENTS:
+    clients = CLIENTS + (real_node_clients(node_name) if node_ip else ())
+    for stem, common_name, organization in clients:
         issue(stem, _name(common_name, organization), ExtendedKeyUsageOID.CLIENT_AUTH, [])
+    if node_ip:
+        issue(
+            "kubelet-serving",
+            _name(f"system:node:{node_name}", "system:nodes"),
+            ExtendedKeyUsageOID.SERVER_AUTH,
+            [x509.DNSName(node_name), x509.IPAddress(ipaddress.ip_address(node_ip))],
+        )
 
     # Service-account tokens are signed with RSA: every client library verifies RS256.
     sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)

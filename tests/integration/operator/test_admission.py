@@ -50,6 +50,11 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
     ("string-bool", {"students": 2, "suspended": "yes"}, "spec.suspended"),
     ("string-toggle", {"students": 2, "components": {"jupyter": "true"}}, "spec.components.jupyter"),
     ("few-pods", {"students": 2, "resources": {"quota": {"pods": 2}}}, "spec.resources.quota.pods"),
+    (
+        "bad-toleration",
+        {"students": 2, "placement": {"tolerations": [{"key": "k", "effect": "Sometimes"}]}},
+        "spec.placement.tolerations[0].effect",
+    ),
     ("resources-unknown", {"students": 2, "resources": {"preset": "small", "gpus": 1}}, "spec.resources.gpus"),
 ]
 

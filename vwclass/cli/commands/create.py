@@ -13,6 +13,7 @@ from vwclass.cli.classopts import (
     DataSharingOption,
     ImageOption,
     JupyterOption,
+    NodeSelectorOption,
     PlaybackOption,
     PodSecurityOption,
     PrefixOption,
@@ -20,6 +21,7 @@ from vwclass.cli.classopts import (
     RosterOption,
     StudentsOption,
     SuspendedOption,
+    TolerationOption,
 )
 from vwclass.cli.errors import NOT_INSTALLED, Exit, abort
 from vwclass.cli.output import DocumentFormat, DocumentOutputOption
@@ -61,6 +63,8 @@ def create(
     data_sharing_service: DataSharingOption = None,
     pod_security: PodSecurityOption = None,
     suspended: SuspendedOption = False,
+    node_selector: NodeSelectorOption = None,
+    toleration: TolerationOption = None,
     wait: waiting.WaitOption = False,
     timeout: waiting.TimeoutOption = "10m",
 ) -> None:
@@ -79,6 +83,8 @@ def create(
         data_sharing_service,
         pod_security,
         suspended,
+        node_selectors=node_selector or [],
+        tolerations=toleration or [],
     )
     obj = classopts.build_class(name, options)
     limit = durations.parse(timeout, "--timeout")
@@ -112,6 +118,8 @@ def render(
     data_sharing_service: DataSharingOption = None,
     pod_security: PodSecurityOption = None,
     suspended: SuspendedOption = False,
+    node_selector: NodeSelectorOption = None,
+    toleration: TolerationOption = None,
     expanded: Annotated[
         bool,
         typer.Option(
@@ -136,6 +144,8 @@ def render(
         data_sharing_service,
         pod_security,
         suspended,
+        node_selectors=node_selector or [],
+        tolerations=toleration or [],
     )
     obj = classopts.build_class(name, options)
     if expanded:

@@ -1,0 +1,85 @@
+"""Undoing what a real node leaves on the machine: container processes, cgroups, shims, mounts and
+iptables chains (realnode.down calls these in order)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+
+def _run(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(argv), capture_output=True, text=True)
+
+
+def kubepods() -> list[Path]:
+    return sorted(Path("/sys/fs/cgroup").glob("*/kubepods")) + sorted(Path("/sys/fs/cgroup").glob("*/*/kubepods"))
+
+
+def kill_cgroup_processes(timeout: float = 15.0) -> None:
+    """SIGKILLs every process in the kubelet's cgroups: every container of every pod."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pids = {int(p) for root in kubepods() for f in root.rglob("cgroup.procs") for p in f.read_text().split()}
+        if not pids:
+            return
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.2)
+
+
+def remove_cgroups() -> None:
+    for root in kubepods():
+        for directory in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+            with contextlib.suppress(OSError):
+                directory.rmdir()
+        with contextlib.suppress(OSError):
+            root.rmdir()
+
+
+def shims(socket: Path) -> list[int]:
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"containerd-shim-runc-v2") and str(socket).encode() in argv:
+            found.append(int(proc.name))
+    return found
+
+
+def unmount_under(roots: list[Path]) -> None:
+    """Detaches every mount below roots, deepest first (pod volumes, rootfs overlays, the kubelet's own)."""
+    prefixes = [str(r.resolve()) for r in roots]
+    points = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        point = line.split()[4].replace("\\040", " ")
+        if any(point == p or point.startswith(p + "/") for p in prefixes):
+            points.append(point)
+    for point in sorted(set(points), key=lambda p: -p.count("/")):
+        _run("umount", "-l", point)
+
+
+def remove_iptables_chains() -> None:
+    """Removes every KUBE-* and CNI-* chain and every rule jumping to one, in every table, v4 and v6."""
+    for save, restore in (("iptables-save", "iptables-restore"), ("ip6tables-save", "ip6tables-restore")):
+        dump = _run(save).stdout
+        if "KUBE-" not in dump and "CNI-" not in dump:
+            continue
+        kept = [line for line in dump.splitlines() if not ours(line)]
+        subprocess.run([restore], input="\n".join(kept) + "\n", text=True, capture_output=True)
+
+
+def ours(line: str) -> bool:
+    words = line.split()
+    if line.startswith(":"):
+        return line[1:].startswith(("KUBE-", "CNI-"))
+    if line.startswith("-A"):
+        targets = [words[i + 1] for i, w in enumerate(words[:-1]) if w in ("-j", "-g", "-A")]
+        return any(t.startswith(("KUBE-", "CNI-")) for t in targets)
+    return False
