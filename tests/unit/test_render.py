@@ -32,35 +32,132 @@ def test_generated_students_keep_three_digit_ids_at_any_size() -> None:
     assert make_class(students=120).students[99].namespace == "bio101-student-100"
 
 
-def test_a_default_node_has_every_component_and_no_optional_one() -> None:
+def node_pod_spec(objects: list[dict[str, Any]]) -> dict[str, Any]:
+    [node] = [o for o in objects if o["kind"] in ("Deployment", "StatefulSet")]
+    assert (node["kind"], node["metadata"]["name"]) == ("StatefulSet", names.NODE_WORKLOAD)
+    spec: dict[str, Any] = node["spec"]["template"]["spec"]
+    return spec
+
+
+def containers(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Every container of the node's pod by name, the init containers included."""
+    spec = node_pod_spec(objects)
+    return {c["name"]: c for c in spec.get("initContainers", []) + spec["containers"]}
+
+
+def test_a_default_node_is_one_pod_with_every_component_and_no_optional_one() -> None:
     cls = make_class()
-    rendered = kinds(render.student_objects(cls, cls.students[0], CREDS))
+    objects = render.student_objects(cls, cls.students[0], CREDS)
+    rendered = kinds(objects)
     assert rendered[0] == ("Namespace", "bio101-student-001")
     for expected in [
-        ("StatefulSet", "rabbitmq"),
-        ("Deployment", "data-sharing-service"),
-        ("Deployment", "app-meta-cache"),
-        ("Deployment", "data-endpoint"),
-        ("Deployment", "plugin-runner"),
+        ("Service", "rabbitmq"),
+        ("Service", "app-meta-cache"),
+        ("Service", "data-endpoint"),
         ("NetworkPolicy", "isolate-ingress"),
         ("ResourceQuota", "student-quota"),
         ("RoleBinding", "student"),
     ]:
         assert expected in rendered
-    assert ("Deployment", "playback-server") not in rendered
+    assert list(containers(objects)) == [
+        "rabbitmq",
+        "app-meta-cache",
+        "register-app-meta",
+        "data-sharing-service",
+        "data-endpoint",
+        "plugin-runner",
+    ]
+    assert ("Service", "playback-server") not in rendered
     assert ("Service", "workspace") not in rendered
 
 
-def test_turning_off_the_data_sharing_service_saves_two_containers_and_switches_the_endpoint_mode() -> None:
+def test_rabbitmq_is_a_native_sidecar_that_starts_before_the_others() -> None:
+    cls = make_class()
+    spec = node_pod_spec(render.student_objects(cls, cls.students[0], CREDS))
+    rabbitmq = spec["initContainers"][0]
+    assert rabbitmq["name"] == "rabbitmq"
+    assert rabbitmq["restartPolicy"] == "Always"
+    assert rabbitmq["startupProbe"]["exec"]["command"] == ["rabbitmq-diagnostics", "-q", "ping"]
+    # The one-shot registration runs after the sidecars it talks to, and keeps no restart policy.
+    assert "restartPolicy" not in spec["initContainers"][-1]
+
+
+def test_every_service_selects_the_one_pod_of_the_node() -> None:
+    cls = make_class(components={"jupyter": True, "playback": True})
+    objects = render.student_objects(cls, cls.students[0], CREDS)
+    pod_labels = next(o for o in objects if o["kind"] == "StatefulSet")["spec"]["template"]["metadata"]["labels"]
+    services = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Service"}
+    assert set(services) == {"rabbitmq", "app-meta-cache", "data-endpoint", "playback-server", "workspace"}
+    ports = {p["name"] for c in containers(objects).values() for p in c.get("ports", [])}
+    for service in services.values():
+        assert service["spec"]["selector"].items() <= pod_labels.items()
+        assert {p["targetPort"] for p in service["spec"]["ports"]} <= ports
+
+
+def test_one_pod_keeps_each_containers_user_and_the_restricted_security_context() -> None:
+    cls = make_class(components={"playback": True})
+    users = {
+        name: (c["securityContext"]["runAsUser"], c["securityContext"]["runAsGroup"])
+        for name, c in containers(render.student_objects(cls, cls.students[0], CREDS)).items()
+    }
+    assert users["rabbitmq"] == (100, 101)
+    assert users["app-meta-cache"] == (999, 999)
+    assert users["data-endpoint"] == users["plugin-runner"] == users["playback-server"] == (1000, 1000)
+    for container in containers(render.student_objects(cls, cls.students[0], CREDS)).values():
+        context = container["securityContext"]
+        assert context["allowPrivilegeEscalation"] is False
+        assert context["capabilities"] == {"drop": ["ALL"]}
+
+
+def _millicores(value: str) -> int:
+    return int(value[:-1]) if value.endswith("m") else int(float(value) * 1000)
+
+
+def test_the_pod_requests_what_the_five_workloads_did() -> None:
+    # The containers' requests of the layout of five workloads, from its frozen rendering.
+    cls = make_class(components={"playback": True})
+    total = sum(
+        _millicores(c["resources"]["requests"]["cpu"])
+        for name, c in containers(render.student_objects(cls, cls.students[0], CREDS)).items()
+        if name != "register-app-meta"  # a one-shot init container: not counted beside the others
+    )
+    # rabbitmq 100m, app-meta 10m, sharing 20m, endpoint 20m, playback 20m, runner (small) 100m.
+    assert total == 270
+
+
+def test_a_student_has_at_most_two_claims_and_the_node_mounts_its_data_by_subpath() -> None:
+    cls = make_class()
+    objects = render.student_objects(cls, cls.students[0], CREDS)
+    claims = [name for kind, name in kinds(objects) if kind == "PersistentVolumeClaim"]
+    assert claims == ["data-endpoint", "workspace"]
+    mounts = {c["name"]: {m["mountPath"]: m for m in c.get("volumeMounts", [])} for c in containers(objects).values()}
+    assert mounts["rabbitmq"]["/var/lib/rabbitmq"]["subPath"] == "rabbitmq"
+    assert mounts["data-endpoint"]["/run/waggle/uploads"]["subPath"] == "uploads"
+    assert mounts["plugin-runner"]["/run/waggle/uploads"]["subPath"] == "uploads"
+    # The records stay at the claim's root, where the data endpoint kept them before.
+    assert "subPath" not in mounts["data-endpoint"]["/data"]
+
+
+def test_a_class_from_before_one_pod_keeps_mounting_its_uploads_claim() -> None:
+    cls = make_class()
+    objects = render.student_objects(cls, cls.students[0], CREDS, legacy_uploads=True)
+    volumes = {v["name"]: v for v in node_pod_spec(objects)["volumes"]}
+    assert volumes["legacy-uploads"]["persistentVolumeClaim"]["claimName"] == "uploads"
+    uploads = [
+        m for c in containers(objects).values() for m in c.get("volumeMounts", []) if "uploads" in m["mountPath"]
+    ]
+    assert len(uploads) == 2
+    assert all(m["name"] == "legacy-uploads" and "subPath" not in m for m in uploads)
+
+
+def test_turning_off_the_data_sharing_service_saves_three_containers_and_switches_the_endpoint_mode() -> None:
     cls = make_class(components={"dataSharingService": False})
     objects = render.student_objects(cls, cls.students[0], CREDS)
-    assert ("Deployment", "data-sharing-service") not in kinds(objects)
-    assert ("Deployment", "app-meta-cache") not in kinds(objects)
-    endpoint = next(o for o in objects if o["metadata"]["name"] == "data-endpoint" and o["kind"] == "Deployment")
-    env = {e["name"]: e.get("value") for e in endpoint["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert list(containers(objects)) == ["rabbitmq", "data-endpoint", "plugin-runner"]
+    assert ("Service", "app-meta-cache") not in kinds(objects)
+    env = {e["name"]: e.get("value") for e in containers(objects)["data-endpoint"]["env"]}
     assert env["VWCLASS_DATA_MODE"] == "validator"
-    runner = next(o for o in objects if o["metadata"]["name"] == "plugin-runner")
-    assert "initContainers" not in runner["spec"]["template"]["spec"]
+    assert env["VWCLASS_DATA_RABBITMQ_HOST"] == "127.0.0.1"
 
 
 def test_every_object_is_labelled_with_its_class_student_and_manager() -> None:
@@ -90,13 +187,12 @@ def test_only_the_namespace_is_owned_by_the_class() -> None:
     assert all("ownerReferences" not in o["metadata"] for o in objects[1:])
 
 
-def test_suspended_scales_every_workload_to_zero() -> None:
+def test_suspended_scales_the_node_to_zero() -> None:
     cls = make_class(suspended=True, components={"playback": True})
     workloads = [
         o for o in render.student_objects(cls, cls.students[0], CREDS) if o["kind"] in ("Deployment", "StatefulSet")
     ]
-    assert len(workloads) == 6
-    assert all(w["spec"]["replicas"] == 0 for w in workloads)
+    assert [w["spec"]["replicas"] for w in workloads] == [0]
 
 
 def test_passwords_appear_only_in_secrets_and_runner_reads_them_by_reference() -> None:
@@ -105,10 +201,8 @@ def test_passwords_appear_only_in_secrets_and_runner_reads_them_by_reference() -
         if obj["kind"] != "Secret":
             text = json.dumps(obj)
             assert not any(p in text for p in ("adm-secret", "svc-secret", "plg-secret")), obj["metadata"]["name"]
-    runner = next(
-        o for o in render.student_objects(cls, cls.students[0], CREDS) if o["metadata"]["name"] == "plugin-runner"
-    )
-    env = {e["name"]: e for e in runner["spec"]["template"]["spec"]["containers"][0]["env"]}
+    runner = containers(render.student_objects(cls, cls.students[0], CREDS))["plugin-runner"]
+    env = {e["name"]: e for e in runner["env"]}
     assert env["WAGGLE_PLUGIN_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == names.CREDENTIALS_SECRET
     assert env["WAGGLE_PLUGIN_USERNAME"]["value"] == "plugin"
 
