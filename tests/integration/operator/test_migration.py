@@ -72,14 +72,11 @@ def test_a_class_of_the_old_layout_moves_to_one_pod_per_student_and_keeps_its_da
         return len(pods) == 10 and all(p["status"].get("phase") == "Running" for p in pods) and all(claims)
 
     eventually(old_layout_running, timeout=90, what="the old layout's 5 pods per student running")
-    before = {
-        n: {
-            "credentials": kube.get(SECRET, names.CREDENTIALS_SECRET, n),
-            "claims": {c["metadata"]["name"]: c["metadata"]["uid"] for c in kube.list(CLAIM, namespace=n)},
-        }
-        for n in NAMESPACES
+    old_secrets = {n: kube.get(SECRET, names.CREDENTIALS_SECRET, n) or {} for n in NAMESPACES}
+    old_claims = {
+        n: {c["metadata"]["name"]: c["metadata"]["uid"] for c in kube.list(CLAIM, namespace=n)} for n in NAMESPACES
     }
-    assert set(before[NAMESPACES[0]]["claims"]) == {"data-endpoint", "uploads", "workspace", LEGACY_RABBITMQ_CLAIM}
+    assert set(old_claims[NAMESPACES[0]]) == {"data-endpoint", "uploads", "workspace", LEGACY_RABBITMQ_CLAIM}
 
     with EmbeddedOperator(str(kubeconfig), resync_seconds=10.0):
         body = wait_ready(kube, "migrating", 2)
@@ -108,12 +105,12 @@ def test_a_class_of_the_old_layout_moves_to_one_pod_per_student_and_keeps_its_da
         # The credentials Secret: never written, the same passwords.
         secret = kube.get(SECRET, names.CREDENTIALS_SECRET, namespace)
         assert secret is not None
-        old_secret = before[namespace]["credentials"]
+        old_secret = old_secrets[namespace]
         assert secret["data"] == old_secret["data"]
         assert secret["metadata"]["resourceVersion"] == old_secret["metadata"]["resourceVersion"]
         # The claims holding data: the same objects (uids), mounted by the node.
         claims = {c["metadata"]["name"]: c["metadata"]["uid"] for c in kube.list(CLAIM, namespace=namespace)}
-        kept = {k: v for k, v in before[namespace]["claims"].items() if k != LEGACY_RABBITMQ_CLAIM}
+        kept = {k: v for k, v in old_claims[namespace].items() if k != LEGACY_RABBITMQ_CLAIM}
         assert claims == kept
         volumes = node["spec"]["template"]["spec"]["volumes"]
         mounted = {v["persistentVolumeClaim"]["claimName"] for v in volumes if "persistentVolumeClaim" in v}
