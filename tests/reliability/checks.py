@@ -18,7 +18,7 @@ EXPECTED_PER_STUDENT = Counter(
         "LimitRange": 1,
         "Secret": 2,
         "Service": 3,
-        "PersistentVolumeClaim": 2,
+        "PersistentVolumeClaim": 1,
         "StatefulSet": 1,  # the node: one pod per student
     }
 )

@@ -125,29 +125,38 @@ def test_the_pod_requests_what_the_five_workloads_did() -> None:
     assert total == 270
 
 
-def test_a_student_has_at_most_two_claims_and_the_node_mounts_its_data_by_subpath() -> None:
-    cls = make_class()
+def mounts(objects: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Each container's volume mounts by mount path."""
+    return {c["name"]: {m["mountPath"]: m for m in c.get("volumeMounts", [])} for c in containers(objects).values()}
+
+
+def test_a_student_has_one_claim_and_the_node_mounts_it_by_subpath() -> None:
+    cls = make_class(components={"jupyter": True})
     objects = render.student_objects(cls, cls.students[0], CREDS)
-    claims = [name for kind, name in kinds(objects) if kind == "PersistentVolumeClaim"]
-    assert claims == ["data-endpoint", "workspace"]
-    mounts = {c["name"]: {m["mountPath"]: m for m in c.get("volumeMounts", [])} for c in containers(objects).values()}
-    assert mounts["rabbitmq"]["/var/lib/rabbitmq"]["subPath"] == "rabbitmq"
-    assert mounts["data-endpoint"]["/run/waggle/uploads"]["subPath"] == "uploads"
-    assert mounts["plugin-runner"]["/run/waggle/uploads"]["subPath"] == "uploads"
-    # The records stay at the claim's root, where the data endpoint kept them before.
-    assert "subPath" not in mounts["data-endpoint"]["/data"]
+    assert [name for kind, name in kinds(objects) if kind == "PersistentVolumeClaim"] == ["data-endpoint"]
+    volumes = {v["name"]: v for v in node_pod_spec(objects)["volumes"] if "persistentVolumeClaim" in v}
+    assert {v["persistentVolumeClaim"]["claimName"] for v in volumes.values()} == {"data-endpoint"}
+    found = mounts(objects)
+    assert found["rabbitmq"]["/var/lib/rabbitmq"]["subPath"] == "rabbitmq"
+    assert found["data-endpoint"]["/data"]["subPath"] == "records"
+    assert found["data-endpoint"]["/run/waggle/uploads"]["subPath"] == "uploads"
+    assert found["plugin-runner"]["/run/waggle/uploads"]["subPath"] == "uploads"
+    assert found["plugin-runner"]["/home/student"]["subPath"] == "workspace"
 
 
-def test_a_class_from_before_one_pod_keeps_mounting_its_uploads_claim() -> None:
+def test_a_class_from_before_one_pod_keeps_its_claims_and_its_records_where_they_were() -> None:
     cls = make_class()
-    objects = render.student_objects(cls, cls.students[0], CREDS, legacy_uploads=True)
+    objects = render.student_objects(cls, cls.students[0], CREDS, legacy_claims=frozenset({"uploads", "workspace"}))
     volumes = {v["name"]: v for v in node_pod_spec(objects)["volumes"]}
     assert volumes["legacy-uploads"]["persistentVolumeClaim"]["claimName"] == "uploads"
-    uploads = [
-        m for c in containers(objects).values() for m in c.get("volumeMounts", []) if "uploads" in m["mountPath"]
-    ]
-    assert len(uploads) == 2
-    assert all(m["name"] == "legacy-uploads" and "subPath" not in m for m in uploads)
+    assert volumes["legacy-workspace"]["persistentVolumeClaim"]["claimName"] == "workspace"
+    found = mounts(objects)
+    assert found["plugin-runner"]["/home/student"] == {"name": "legacy-workspace", "mountPath": "/home/student"}
+    for container in ("data-endpoint", "plugin-runner"):
+        assert found[container]["/run/waggle/uploads"] == {"name": "legacy-uploads", "mountPath": "/run/waggle/uploads"}
+    # The records stay at the claim's root, where the data endpoint of the old layout kept them.
+    assert found["data-endpoint"]["/data"] == {"name": "node-data", "mountPath": "/data"}
+    assert found["rabbitmq"]["/var/lib/rabbitmq"]["subPath"] == "rabbitmq"
 
 
 def test_turning_off_the_data_sharing_service_saves_three_containers_and_switches_the_endpoint_mode() -> None:

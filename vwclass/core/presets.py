@@ -21,7 +21,7 @@ class Preset:
     runner_limit_memory: str
 
 
-# The node's own claims take 3Gi (its data 2Gi: records, RabbitMQ, uploads; the workspace 1Gi); the rest
+# The node's own claim takes 3Gi (records, RabbitMQ, uploads and the workspace, in subPaths); the rest
 # is the student's, and headroom too: a request aborted mid-way (an operator killed) can leave the quota
 # over-charged until Kubernetes recounts it, which must not block a node's own volumes.
 # Quantities are written in the API server's canonical form ("500m", "1Gi"), so what we apply reads

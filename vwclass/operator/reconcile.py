@@ -144,8 +144,8 @@ def ensure_student(kube: Kube, cls: ClassSpec, student: Student, observed: Obser
     credentials = rabbitmq.NodeCredentials(
         values["admin-password"], values["service-password"], values["plugin-password"]
     )
-    legacy_uploads = _claim_key(student, render.LEGACY_UPLOADS_CLAIM) in observed.objects
-    desired = render.student_objects(cls, student, credentials, legacy_uploads=legacy_uploads)
+    legacy_claims = frozenset(c for c in render.LEGACY_CLAIMS if _claim_key(student, c) in observed.objects)
+    desired = render.student_objects(cls, student, credentials, legacy_claims=legacy_claims)
     current: dict[Key, Obj] = {}
     for obj in desired:
         key = key_of(obj)

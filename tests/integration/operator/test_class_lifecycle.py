@@ -43,7 +43,6 @@ EXPECTED = {
     ("Service", "app-meta-cache"),
     ("PersistentVolumeClaim", "data-endpoint"),
     ("Service", "data-endpoint"),
-    ("PersistentVolumeClaim", "workspace"),
     # The whole node: one StatefulSet of one pod.
     ("StatefulSet", names.NODE_WORKLOAD),
 }
@@ -143,7 +142,7 @@ def test_suspend_scales_to_zero_and_resume_brings_everything_back(kube: Kube, op
         STATEFULSET, namespace="nap-student-001"
     ):
         assert workload["spec"]["replicas"] == 0
-    assert kube.get(BY_KIND[("v1", "PersistentVolumeClaim")], "workspace", "nap-student-001") is not None
+    assert kube.get(BY_KIND[("v1", "PersistentVolumeClaim")], "data-endpoint", "nap-student-001") is not None
     kube.apply(class_body("nap", students=2, suspended=False))
     wait_ready(kube, "nap", 2)
     assert credentials(kube, "nap-student-001") == before
