@@ -120,7 +120,7 @@ def kubectl_baseline(cluster: Cluster, students: int) -> float:
     selector = names.class_selector("byhand")
     started = time.monotonic()
     kubectl(cluster, "apply", "--server-side", "-f", manifest.name)
-    kubectl(cluster, "wait", "--for=condition=Available", "deployment", "-A", "-l", selector, "--timeout=600s")
+    # One StatefulSet per student (the node, one pod): ready when its one replica is.
     kubectl(
         cluster,
         "wait",

@@ -18,9 +18,8 @@ EXPECTED_PER_STUDENT = Counter(
         "LimitRange": 1,
         "Secret": 2,
         "Service": 3,
-        "PersistentVolumeClaim": 4,
-        "StatefulSet": 1,
-        "Deployment": 4,
+        "PersistentVolumeClaim": 1,
+        "StatefulSet": 1,  # the node: one pod per student
     }
 )
 

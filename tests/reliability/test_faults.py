@@ -14,12 +14,15 @@ from tests.reliability.checks import assert_exactly_the_class, credentials
 from tests.support.classes import class_body, class_namespaces, delete_class, wait_ready
 from tests.support.kube import eventually
 from tests.support.operator_process import OperatorProcess
+from vwclass.core import names
 from vwclass.kube.api import Kube
 from vwclass.kube.resources import BY_KIND, CLASS
 from vwclass.testenv.cluster import Cluster
 
 pytestmark = [pytest.mark.cluster, pytest.mark.reliability]
 DEPLOYMENT = BY_KIND[("apps/v1", "Deployment")]
+STATEFULSET = BY_KIND[("apps/v1", "StatefulSet")]
+SERVICE = BY_KIND[("v1", "Service")]
 
 
 def test_ten_sigkills_during_provisioning_leave_a_ready_class_with_unchanged_credentials(
@@ -130,22 +133,22 @@ def test_a_students_workload_is_restored_and_their_own_objects_are_never_touched
         }
         mine = kube.create(own)
         assert mine is not None
-        kube.delete(DEPLOYMENT, "data-endpoint", namespace)
+        kube.delete(SERVICE, "data-endpoint", namespace)
         kube.request(
             "PATCH",
-            DEPLOYMENT.path(namespace, "plugin-runner") + "/scale",
+            STATEFULSET.path(namespace, names.NODE_WORKLOAD) + "/scale",
             body={"spec": {"replicas": 0}},
             content_type="application/merge-patch+json",
         )
         kube.request(
             "PATCH",
-            DEPLOYMENT.path(namespace, "app-meta-cache"),
+            STATEFULSET.path(namespace, names.NODE_WORKLOAD),
             body={
                 "spec": {
                     "template": {
                         "spec": {
-                            "containers": [
-                                {"name": "redis", "image": "redis:evil", "env": [{"name": "X", "value": "1"}]}
+                            "initContainers": [
+                                {"name": "app-meta-cache", "image": "redis:evil", "env": [{"name": "X", "value": "1"}]}
                             ]
                         }
                     }
@@ -155,13 +158,12 @@ def test_a_students_workload_is_restored_and_their_own_objects_are_never_touched
         )
 
         def restored() -> bool:
-            endpoint = kube.get(DEPLOYMENT, "data-endpoint", namespace)
-            runner = kube.get(DEPLOYMENT, "plugin-runner", namespace) or {}
-            cache = kube.get(DEPLOYMENT, "app-meta-cache", namespace) or {}
-            [redis] = cache["spec"]["template"]["spec"]["containers"]
+            endpoint = kube.get(SERVICE, "data-endpoint", namespace)
+            node = kube.get(STATEFULSET, names.NODE_WORKLOAD, namespace) or {}
+            [redis] = [c for c in node["spec"]["template"]["spec"]["initContainers"] if c["name"] == "app-meta-cache"]
             return (
                 bool(endpoint)
-                and runner["spec"]["replicas"] == 1
+                and node["spec"]["replicas"] == 1
                 and redis["image"] != "redis:evil"
                 and "env" not in redis
             )

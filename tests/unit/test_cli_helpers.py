@@ -10,7 +10,7 @@ import pytest
 
 from vwclass.cli import access, durations, errors, output, studentview
 from vwclass.cli.errors import CliError, Exit
-from vwclass.core import render
+from vwclass.core import render, status
 from vwclass.core.schema import InvalidClass, Problem
 from vwclass.core.spec import parse_class
 
@@ -148,11 +148,15 @@ def _workload(name: str, kind: str = "Deployment", ready: int = 1, replicas: int
     }
 
 
-def _pod(component: str, waiting: str = "", restarts: int = 0) -> Obj:
+def _container(name: str, waiting: str = "", restarts: int = 0, ready: bool = True) -> Obj:
     state = {"waiting": {"reason": waiting}} if waiting else {"running": {}}
+    return {"name": name, "state": state, "restartCount": restarts, "ready": ready and not waiting}
+
+
+def _node_pod(sidecars: list[Obj], containers: list[Obj]) -> Obj:
     return {
-        "metadata": {"namespace": "geo-student-001", "labels": {"app.kubernetes.io/name": component}},
-        "status": {"containerStatuses": [{"state": state, "restartCount": restarts}]},
+        "metadata": {"namespace": "geo-student-001", "labels": {"app.kubernetes.io/name": "node"}},
+        "status": {"initContainerStatuses": sidecars, "containerStatuses": containers},
     }
 
 
@@ -160,10 +164,14 @@ def test_status_rows_show_each_component_and_why() -> None:
     cls = _class(students=2, components={"dataSharingService": False})
     components = ["rabbitmq", "data-endpoint", "plugin-runner"]
     namespace = {"metadata": {"name": "geo-student-001", "labels": {"edu.sagecontinuum.org/class": "geo"}}}
-    workloads = [_workload("rabbitmq", "StatefulSet"), _workload("data-endpoint"), _workload("plugin-runner", ready=0)]
-    pods = [_pod("rabbitmq", restarts=2), _pod("plugin-runner", "ImagePullBackOff", restarts=1)]
-    body = {"status": {"notReady": [{"student": "student-002", "reason": "rabbitmq: not created yet"}]}}
-    first, second = studentview.student_rows(cls, components, body, [namespace], workloads, pods)
+    node = _workload("node", "StatefulSet", ready=0)
+    pod = _node_pod(
+        [_container("rabbitmq", restarts=2)],
+        [_container("data-endpoint"), _container("plugin-runner", "ImagePullBackOff", restarts=1)],
+    )
+    plugin = {"metadata": {"namespace": "geo-student-001", "labels": {"app.kubernetes.io/name": "my-plugin"}}}
+    body = {"status": {"notReady": [{"student": "student-002", "reason": "node: not created yet"}]}}
+    first, second = studentview.student_rows(cls, components, body, [namespace], [node], [plugin, pod])
     assert first == studentview.StudentRow(
         "student-001",
         "",
@@ -174,14 +182,23 @@ def test_status_rows_show_each_component_and_why() -> None:
         "plugin-runner: ImagePullBackOff",
     )
     assert second == studentview.StudentRow(
-        "student-002", "", "geo-student-002", False, dict.fromkeys(components, "-"), 0, "rabbitmq: not created yet"
+        "student-002", "", "geo-student-002", False, dict.fromkeys(components, "-"), 0, "node: not created yet"
     )
+
+
+def test_a_component_not_ready_yet_is_named_from_its_container() -> None:
+    node = _workload("node", "StatefulSet", ready=0)
+    pod = _node_pod([_container("rabbitmq", ready=False)], [_container("data-endpoint", ready=False)])
+    assert studentview.component_state("rabbitmq", node, [pod], 1) == "running, not ready yet"
+    assert studentview.component_state("plugin-runner", node, [pod], 1) == "starting"
+    state = status.student_state("s", node, ["rabbitmq", "data-endpoint"], [pod], 1)
+    assert (state.ready, state.reason) == (False, "rabbitmq: running, not ready yet")
 
 
 def test_suspended_and_missing_components() -> None:
     assert studentview.component_state("rabbitmq", None, [], 1) == "missing"
-    assert studentview.component_state("rabbitmq", _workload("rabbitmq", "StatefulSet", 0, 0), [], 0) == "suspended"
-    assert studentview.component_state("rabbitmq", _workload("rabbitmq", "StatefulSet", 0), [], 1) == "starting"
+    assert studentview.component_state("rabbitmq", _workload("node", "StatefulSet", 0, 0), [], 0) == "suspended"
+    assert studentview.component_state("rabbitmq", _workload("node", "StatefulSet", 0), [], 1) == "starting"
 
 
 def test_a_student_kubeconfig_and_note() -> None:

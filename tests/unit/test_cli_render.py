@@ -46,12 +46,9 @@ def test_render_expanded_is_every_object_of_every_student() -> None:
     secrets = [d for d in documents if d["kind"] == "Secret" and d["metadata"]["name"] == names.CREDENTIALS_SECRET]
     assert len(secrets) == 2
     assert documents[1] == secrets[0]  # created right after the namespace
-    assert {d["metadata"]["name"] for d in documents if d["kind"] in ("Deployment", "StatefulSet")} >= {
-        "rabbitmq",
-        "plugin-runner",
-        "data-endpoint",
-        "playback-server",
-    }
+    nodes = [d for d in documents if d["kind"] in ("Deployment", "StatefulSet")]
+    assert [(d["kind"], d["metadata"]["name"]) for d in nodes] == [("StatefulSet", names.NODE_WORKLOAD)] * 2
+    assert set(render.node_components([nodes[0]])) >= {"rabbitmq", "plugin-runner", "data-endpoint", "playback-server"}
     # Placeholders, never a real password, wherever the operator puts generated ones.
     assert {base64.b64decode(v).decode() for v in secrets[0]["data"].values()} == {render.PLACEHOLDER}
     config = next(d for d in documents if d["metadata"]["name"] == "rabbitmq-config")

@@ -81,24 +81,30 @@ def test_an_env_var_added_by_hand_to_a_container_without_env_is_drift() -> None:
 def test_a_running_pod_that_is_not_ready_is_not_called_starting() -> None:
     def pod(ready: str, containers_ready: str) -> dict[str, object]:
         return {
-            "metadata": {"labels": {"app.kubernetes.io/name": "rabbitmq"}},
+            "metadata": {"labels": {"app.kubernetes.io/name": "node"}},
             "status": {
                 "conditions": [
                     {"type": "Ready", "status": ready},
                     {"type": "ContainersReady", "status": containers_ready},
                 ],
-                "containerStatuses": [{"name": "rabbitmq", "state": {"running": {"startedAt": "now"}}}],
+                "initContainerStatuses": [
+                    {
+                        "name": "rabbitmq",
+                        "ready": containers_ready == "True",
+                        "state": {"running": {"startedAt": "now"}},
+                    }
+                ],
             },
         }
 
     workload = {
         "kind": "StatefulSet",
-        "metadata": {"name": "rabbitmq", "generation": 1},
+        "metadata": {"name": "node", "generation": 1},
         "spec": {"replicas": 1},
         "status": {"observedGeneration": 1},
     }
-    probing = status.student_state("s", [workload], ["rabbitmq"], [pod("False", "False")], 1)
-    lost = status.student_state("s", [workload], ["rabbitmq"], [pod("False", "True")], 1)
+    probing = status.student_state("s", workload, ["rabbitmq"], [pod("False", "False")], 1)
+    lost = status.student_state("s", workload, ["rabbitmq"], [pod("False", "True")], 1)
     assert probing.reason == "rabbitmq: running, not ready yet"
-    assert lost.reason == "rabbitmq: running but not Ready (node not reporting?)"
+    assert lost.reason == "node: running but not Ready (node not reporting?)"
     assert not lost.failing

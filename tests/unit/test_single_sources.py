@@ -54,15 +54,14 @@ def test_every_vwclass_image_tag_in_the_docs_is_the_package_version(path: str) -
         ),
     ],
 )
-def test_the_expected_workloads_are_the_rendered_ones(components: dict[str, bool], workloads: list[str]) -> None:
+def test_the_expected_components_are_the_rendered_ones(components: dict[str, bool], workloads: list[str]) -> None:
     cls = make_class(components=components)
     # Every node's first, then the optional components' (the order `vwclass status` shows them in).
-    assert render.expected_workloads(cls) == workloads
+    assert render.expected_components(cls) == workloads
     rendered = render.student_objects(cls, cls.students[1])
-    assert sorted(render.workload_names(rendered)) == sorted(workloads)
-    assert render.workload_names(rendered) == [
-        o["metadata"]["name"] for o in rendered if o["kind"] in ("Deployment", "StatefulSet")
-    ]
+    assert sorted(render.node_components(rendered)) == sorted(workloads)
+    # One workload per student: the node, whose pod's long-running containers are the components.
+    assert render.workload_names(rendered) == [names.NODE_WORKLOAD]
 
 
 # -- the creation order ---------------------------------------------------------------------------

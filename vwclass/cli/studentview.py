@@ -1,7 +1,8 @@
 """What `vwclass status` shows of each student: its components' states, restarts and why it is not ready.
 
-Pure: it works on the objects listed from the cluster, and reuses the operator's own readiness rule
-(vwclass.core.status.student_state) one component at a time, so the two never disagree.
+Pure: it works on the objects listed from the cluster, and reuses the operator's own readiness rules
+(vwclass.core.status: the node's StatefulSet, and each component's container in its pod), so the two
+never disagree.
 """
 
 from __future__ import annotations
@@ -30,21 +31,23 @@ class StudentRow:
         return asdict(self)
 
 
-def component_state(component: str, workload: Obj | None, pods: list[Obj], replicas: int) -> str:
-    """One cell: ready, suspended, missing, or what holds it back (starting, ImagePullBackOff...)."""
-    if workload is None:
+def component_state(component: str, node: Obj | None, pods: list[Obj], replicas: int) -> str:
+    """One cell: ready, suspended, missing, or what holds the component's container back (starting,
+    ImagePullBackOff...), read from the node pod's container statuses."""
+    if node is None:
         return "missing"
-    state = status.student_state("", [workload], [component], pods, replicas)
-    if state.ready:
-        return "suspended" if replicas == 0 else "ready"
-    return state.reason.partition(": ")[2] or state.reason
+    if replicas == 0:
+        return "suspended" if status.student_state("", node, [], pods, 0).ready else "scaling down"
+    problem = status.component_problem(status.node_pod(pods), component)
+    return "ready" if problem is None else problem[0]
 
 
 def restarts(pods: list[Obj]) -> int:
     return sum(
         int(container.get("restartCount", 0))
         for pod in pods
-        for container in pod.get("status", {}).get("containerStatuses") or []
+        for kind in ("initContainerStatuses", "containerStatuses")
+        for container in pod.get("status", {}).get(kind) or []
     )
 
 
@@ -60,13 +63,13 @@ def student_rows(
     components: list[str],
     body: Obj,
     namespaces: list[Obj],
-    workloads: list[Obj],
+    nodes: list[Obj],
     pods: list[Obj],
 ) -> list[StudentRow]:
     """A row per student of cls, from the class body (its status) and the objects of its namespaces."""
     reported = {entry.get("student"): entry.get("reason", "") for entry in body.get("status", {}).get("notReady") or []}
     existing = {n["metadata"]["name"]: n for n in namespaces}
-    workloads_in = _by_namespace(workloads)
+    node_in = {n["metadata"].get("namespace", ""): n for n in nodes if n["metadata"]["name"] == names.NODE_WORKLOAD}
     pods_in = _by_namespace(pods)
     replicas = 0 if cls.suspended else 1
     rows = []
@@ -80,10 +83,10 @@ def student_rows(
                 )
             )
             continue
-        by_name = {w["metadata"]["name"]: w for w in workloads_in.get(student.namespace, [])}
+        node = node_in.get(student.namespace)
         student_pods = pods_in.get(student.namespace, [])
-        cells = {c: component_state(c, by_name.get(c), student_pods, replicas) for c in components}
-        state = status.student_state(student.id, list(by_name.values()), components, student_pods, replicas)
+        cells = {c: component_state(c, node, student_pods, replicas) for c in components}
+        state = status.student_state(student.id, node, components, student_pods, replicas)
         reason = "" if state.ready else (reported.get(student.id) or state.reason)
         rows.append(
             StudentRow(

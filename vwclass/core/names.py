@@ -32,6 +32,8 @@ ADMISSION_POLICIES = (
 )
 STUDENT_SERVICE_ACCOUNT = "student"
 CREDENTIALS_SECRET = "waggle-credentials"
+# The StatefulSet (and its pod's label) that runs a student's whole virtual node: one pod per student.
+NODE_WORKLOAD = "node"
 # The keys of that Secret: the node's RabbitMQ passwords and the Jupyter token.
 CREDENTIAL_KEYS = ("admin-password", "service-password", "plugin-password", "jupyter-token")
 

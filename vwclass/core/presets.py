@@ -44,7 +44,7 @@ def object_counts(data: int, workloads: int, jobs: int, statefulsets: int) -> tu
     )
 
 
-# The node's own volumes take 3.5Gi (RabbitMQ 1Gi, workspace 1Gi, data 1Gi, uploads 512Mi); the rest
+# The node's own claim takes 3Gi (records, RabbitMQ, uploads and the workspace, in subPaths); the rest
 # is the student's, and headroom too: a request aborted mid-way (an operator killed) can leave the quota
 # over-charged until Kubernetes recounts it, which must not block a node's own volumes.
 # Quantities are written in the API server's canonical form ("500m", "1Gi"), so what we apply reads

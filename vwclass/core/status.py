@@ -6,6 +6,8 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
+from vwclass.core.names import NODE_WORKLOAD as NODE
+
 Obj = dict[str, Any]
 MAX_NOT_READY_LISTED = 20
 # Waiting reasons that will not fix themselves: the class is Degraded, not still Provisioning.
@@ -61,43 +63,75 @@ def _workload_ready(workload: Obj, replicas: int) -> bool:
     return all(int(status.get(field, 0)) >= replicas for field in wanted)
 
 
-def _pod_problem(pods: list[Obj], component: str) -> tuple[str, bool]:
-    for pod in pods:
-        if pod.get("metadata", {}).get("labels", {}).get("app.kubernetes.io/name") != component:
-            continue
-        statuses = pod.get("status", {}).get("initContainerStatuses", []) + pod.get("status", {}).get(
-            "containerStatuses", []
-        )
-        for container in statuses:
-            waiting = container.get("state", {}).get("waiting")
-            if waiting and waiting.get("reason") not in (None, "ContainerCreating", "PodInitializing"):
-                return f"{component}: {waiting['reason']}", waiting["reason"] in FAILING_REASONS
-        conditions = {c.get("type"): c for c in pod.get("status", {}).get("conditions", [])}
-        if conditions.get("PodScheduled", {}).get("status") == "False":
-            return f"{component}: unschedulable ({conditions['PodScheduled'].get('reason', '')})", False
-        if statuses and all(container.get("state", {}).get("running") for container in statuses):
-            if conditions.get("ContainersReady", {}).get("status") == "True":
-                # Containers up, pod not Ready: its node stopped reporting (or a readiness gate is unmet).
-                return f"{component}: running but not Ready (node not reporting?)", False
-            return f"{component}: running, not ready yet", False
-    return f"{component}: starting", False
+_STILL_STARTING = (None, "ContainerCreating", "PodInitializing")
+
+
+def node_pod(pods: list[Obj]) -> Obj | None:
+    """The pod of a student's node among the pods of its namespace (plugin pods are not it)."""
+    mine = [p for p in pods if p.get("metadata", {}).get("labels", {}).get("app.kubernetes.io/name") == NODE]
+    # During a restart the old pod may still be terminating: the one that is not is the node.
+    return next((p for p in mine if not p["metadata"].get("deletionTimestamp")), mine[0] if mine else None)
+
+
+def _pod_problem(pod: Obj | None) -> tuple[str, bool] | None:
+    """What keeps the whole pod back (not scheduled), or None."""
+    if pod is None:
+        return "starting", False
+    conditions = {c.get("type"): c for c in pod.get("status", {}).get("conditions", [])}
+    if conditions.get("PodScheduled", {}).get("status") == "False":
+        return f"unschedulable ({conditions['PodScheduled'].get('reason', '')})", False
+    return None
+
+
+def component_problem(pod: Obj | None, component: str) -> tuple[str, bool] | None:
+    """What keeps one component (a container of the node's pod) from being ready, and whether it
+    needs a person; None when its container is ready."""
+    problem = _pod_problem(pod)
+    if problem is not None or pod is None:
+        return problem
+    statuses = pod.get("status", {}).get("initContainerStatuses", []) + pod.get("status", {}).get(
+        "containerStatuses", []
+    )
+    container = next((c for c in statuses if c.get("name") == component), None)
+    if container is None:
+        return "starting", False
+    waiting = container.get("state", {}).get("waiting")
+    if waiting and waiting.get("reason") not in _STILL_STARTING:
+        return waiting["reason"], waiting["reason"] in FAILING_REASONS
+    if container.get("ready"):
+        return None
+    if "running" in container.get("state", {}):
+        return "running, not ready yet", False
+    return "starting", False
 
 
 def student_state(
-    student: str, workloads: list[Obj], expected: list[str], pods: list[Obj], replicas: int
+    student: str, node: Obj | None, components: list[str], pods: list[Obj], replicas: int
 ) -> StudentState:
-    """Ready when every expected workload has `replicas` ready (or none, when suspended)."""
-    by_name = {w["metadata"]["name"]: w for w in workloads}
-    for name in expected:
-        workload = by_name.get(name)
-        if workload is None:
-            return StudentState(student, False, f"{name}: not created yet")
-        if not _workload_ready(workload, replicas):
-            if replicas == 0:
-                return StudentState(student, False, f"{name}: scaling down")
-            reason, failing = _pod_problem(pods, name)
-            return StudentState(student, False, reason, failing)
-    return StudentState(student, True)
+    """Ready when the node's StatefulSet has `replicas` ready (or none, when suspended); else the
+    first component whose container holds it back, in start order."""
+    if node is None:
+        return StudentState(student, False, f"{NODE}: not created yet")
+    if _workload_ready(node, replicas):
+        return StudentState(student, True)
+    if replicas == 0:
+        return StudentState(student, False, f"{NODE}: scaling down")
+    pod = node_pod(pods)
+    problem = _pod_problem(pod)
+    if problem is not None and pod is not None:
+        return StudentState(student, False, f"{NODE}: {problem[0]}", problem[1])
+    for component in components:
+        problem = component_problem(pod, component)
+        if problem is not None:
+            return StudentState(student, False, f"{component}: {problem[0]}", problem[1])
+    conditions = {c.get("type"): c for c in (pod or {}).get("status", {}).get("conditions", [])}
+    if (
+        conditions.get("ContainersReady", {}).get("status") == "True"
+        and conditions.get("Ready", {}).get("status") != "True"
+    ):
+        # Containers up, pod not Ready: its node stopped reporting (or a readiness gate is unmet).
+        return StudentState(student, False, f"{NODE}: running but not Ready (node not reporting?)")
+    return StudentState(student, False, f"{NODE}: starting")
 
 
 def _condition(kind: str, status: bool, reason: str, message: str, generation: int) -> Obj:

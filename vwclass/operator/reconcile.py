@@ -28,6 +28,10 @@ Obj = dict[str, Any]
 Key = tuple[str, str, str, str]  # (namespace, apiVersion, kind, name)
 PROVISIONING_RECHECK = 5.0
 STALLED_RECHECK = 60.0
+# The claim of the RabbitMQ StatefulSet of the layout before the node was one pod. Deleted on upgrade:
+# the broker's state is keyed by its old pod's host name, so the new broker cannot read it, and its
+# users, exchanges and queues come from the rabbitmq-config Secret.
+LEGACY_RABBITMQ_CLAIM = "data-rabbitmq-0"
 
 
 def key_of(obj: Obj) -> Key:
@@ -159,33 +163,45 @@ def ensure_student(kube: Kube, cls: ClassSpec, student: Student, observed: Obser
     credentials = rabbitmq.NodeCredentials(
         values["admin-password"], values["service-password"], values["plugin-password"]
     )
-    desired = render.student_objects(cls, student, credentials)
+    legacy_claims = frozenset(c for c in render.LEGACY_CLAIMS if _claim_key(student, c) in observed.objects)
+    desired = render.student_objects(cls, student, credentials, legacy_claims=legacy_claims)
     current: dict[Key, Obj] = {}
     for obj in desired:
         key = key_of(obj)
         actual = namespace if obj["kind"] == "Namespace" else observed.objects.get(key)
+        if obj["kind"] == "PersistentVolumeClaim" and actual is not None:
+            # A claim's spec is immutable (growing it needs an expandable storage class): one made by
+            # an older version keeps its size, and its data.
+            current[key] = actual
+            continue
         current[key], wrote = _converge(kube, obj, actual)
         writes += wrote
-    # What we made once but no longer want (a component switched off) goes; the credentials stay.
+    # What we made once but no longer want (a component switched off, the workloads of the layout
+    # before the node was one pod) goes, once the node that replaces it is applied. The credentials
+    # stay; so do claims, which hold a student's data, but the old RabbitMQ's, which nothing reads.
     for obj in observed.in_namespace(student.namespace):
         key = key_of(obj)
         labels = obj["metadata"].get("labels", {})
         if (
             key not in current
             and labels.get(names.CREDENTIALS_LABEL) != "true"
-            and obj["kind"] != "PersistentVolumeClaim"
+            and (obj["kind"] != "PersistentVolumeClaim" or obj["metadata"]["name"] == LEGACY_RABBITMQ_CLAIM)
         ):
             kube.delete(resource_of(obj), obj["metadata"]["name"], student.namespace, uid=obj["metadata"]["uid"])
             writes += 1
-    workloads = [o for o in current.values() if o["kind"] in render.WORKLOAD_KINDS]
+    node = current.get((student.namespace, "apps/v1", "StatefulSet", names.NODE_WORKLOAD))
     state = status.student_state(
         student.id,
-        workloads,
-        render.expected_workloads(cls),
+        node,
+        render.expected_components(cls),
         observed.pods.get(student.namespace, []),
         0 if cls.suspended else 1,
     )
     return StudentResult(state, writes)
+
+
+def _claim_key(student: Student, name: str) -> Key:
+    return (student.namespace, "v1", "PersistentVolumeClaim", name)
 
 
 def _quota_exceeded(error: ApiError) -> bool:

@@ -11,11 +11,12 @@ from tests.support.classes import class_namespaces
 from tests.support.cli import Cli, one_line
 from tests.support.embedded_operator import EmbeddedOperator
 from tests.support.kube import eventually, unique
+from vwclass.core import names
 from vwclass.kube.api import Kube
 from vwclass.kube.resources import BY_KIND, CLASS, NAMESPACE
 
 pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("operator")]
-DEPLOYMENT = BY_KIND[("apps/v1", "Deployment")]
+STATEFULSET = BY_KIND[("apps/v1", "StatefulSet")]
 
 
 def _status(cli: Cli, name: str) -> dict[str, Any]:
@@ -53,9 +54,9 @@ def test_create_scale_suspend_resume_delete(cli: Cli, cli_kube: Kube) -> None:
     assert status["phase"] == "Suspended"
     assert status["suspended"] is True
     assert all(set(s["components"].values()) == {"suspended"} for s in status["students"])
-    runner = cli_kube.get(DEPLOYMENT, "plugin-runner", f"{name}-student-002")
-    assert runner is not None
-    assert runner["spec"]["replicas"] == 0
+    node = cli_kube.get(STATEFULSET, names.NODE_WORKLOAD, f"{name}-student-002")
+    assert node is not None
+    assert node["spec"]["replicas"] == 0
     again = cli("suspend", name)
     assert again.exit_code == 0
     assert again.stdout == f"class {name} suspended already; nothing to change\n"

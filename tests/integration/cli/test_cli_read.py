@@ -215,7 +215,7 @@ def test_credentials_confine_each_student_to_their_own_namespace(
     # As alice: her default namespace works with plain kubectl.
     pods = kubectl(out / "alice.kubeconfig", "get", "pods", "-o", "name")
     assert pods.returncode == 0, pods.stderr
-    assert "pod/rabbitmq-0" in pods.stdout.split()
+    assert pods.stdout.split() == [f"pod/{names.NODE_WORKLOAD}-0"]  # the whole node: one pod
     alice = connect(str(out / "alice.kubeconfig"))
 
     # Allowed: a Deployment of her own, and reading her pods' logs.

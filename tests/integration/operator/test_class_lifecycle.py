@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,7 +18,7 @@ from tests.support.classes import (
 from tests.support.cli import kubectl
 from tests.support.embedded_operator import EmbeddedOperator
 from tests.support.kube import eventually
-from vwclass.core import names
+from vwclass.core import names, render
 from vwclass.core.spec import parse_class
 from vwclass.kube.api import Kube
 from vwclass.kube.resources import BY_KIND, CLASS, NAMESPACE, POD, STUDENT_KINDS
@@ -39,16 +40,11 @@ EXPECTED = {
     ("Secret", "rabbitmq-config"),
     ("Secret", names.CREDENTIALS_SECRET),
     ("Service", "rabbitmq"),
-    ("StatefulSet", "rabbitmq"),
     ("Service", "app-meta-cache"),
-    ("Deployment", "app-meta-cache"),
-    ("Deployment", "data-sharing-service"),
     ("PersistentVolumeClaim", "data-endpoint"),
     ("Service", "data-endpoint"),
-    ("Deployment", "data-endpoint"),
-    ("PersistentVolumeClaim", "workspace"),
-    ("PersistentVolumeClaim", "uploads"),
-    ("Deployment", "plugin-runner"),
+    # The whole node: one StatefulSet of one pod.
+    ("StatefulSet", names.NODE_WORKLOAD),
 }
 
 
@@ -94,11 +90,13 @@ def test_a_class_of_three_becomes_three_ready_virtual_nodes(
         assert owner["uid"] == body["metadata"]["uid"]
         assert owner["controller"] is True
         assert objects_in(kube, namespace) >= EXPECTED
-        pods = kube.list(POD, namespace=namespace)
-        assert len(pods) == 5
-        for pod in pods:
-            assert pod["status"]["phase"] == "Running"
-            assert nodes[pod["spec"]["nodeName"]]["metadata"]["labels"]["type"] == "kwok"
+        # One pod per student: the node, each of its components a container reporting ready.
+        [pod] = kube.list(POD, namespace=namespace)
+        assert pod["status"]["phase"] == "Running"
+        assert nodes[pod["spec"]["nodeName"]]["metadata"]["labels"]["type"] == "kwok"
+        statuses = pod["status"].get("initContainerStatuses", []) + pod["status"]["containerStatuses"]
+        ready = {c["name"] for c in statuses if c.get("ready")}
+        assert ready >= set(render.expected_components(parse_class(body)))
     plugin = credentials(kube, "trio-student-001")["plugin-password"]
     assert plugin != "plugin"
     assert len(plugin) >= 24
@@ -144,7 +142,7 @@ def test_suspend_scales_to_zero_and_resume_brings_everything_back(kube: Kube, op
         STATEFULSET, namespace="nap-student-001"
     ):
         assert workload["spec"]["replicas"] == 0
-    assert kube.get(BY_KIND[("v1", "PersistentVolumeClaim")], "workspace", "nap-student-001") is not None
+    assert kube.get(BY_KIND[("v1", "PersistentVolumeClaim")], "data-endpoint", "nap-student-001") is not None
     kube.apply(class_body("nap", students=2, suspended=False))
     wait_ready(kube, "nap", 2)
     assert credentials(kube, "nap-student-001") == before
@@ -155,18 +153,24 @@ def test_a_deleted_or_edited_child_is_restored(kube: Kube, operator: EmbeddedOpe
     kube.apply(class_body("drift", students=1))
     wait_ready(kube, "drift", 1)
     namespace = "drift-student-001"
-    original = kube.get(DEPLOYMENT, "plugin-runner", namespace)
+
+    def runner_of(node: dict[str, Any]) -> dict[str, Any]:
+        containers = node["spec"]["template"]["spec"]["containers"]
+        runner: dict[str, Any] = next(c for c in containers if c["name"] == "plugin-runner")
+        return runner
+
+    original = kube.get(STATEFULSET, names.NODE_WORKLOAD, namespace)
     assert original is not None
     kube.delete(SERVICE, "rabbitmq", namespace)
     edited = {
         "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": "plugin-runner", "namespace": namespace},
+        "kind": "StatefulSet",
+        "metadata": {"name": names.NODE_WORKLOAD, "namespace": namespace},
         "spec": {
             "template": {
                 "spec": {
                     "containers": [
-                        {"name": "runner", "image": "evil/image:1", "env": [{"name": "INJECTED", "value": "1"}]}
+                        {"name": "plugin-runner", "image": "evil/image:1", "env": [{"name": "INJECTED", "value": "1"}]}
                     ]
                 }
             }
@@ -174,19 +178,18 @@ def test_a_deleted_or_edited_child_is_restored(kube: Kube, operator: EmbeddedOpe
     }
     kube.request(
         "PATCH",
-        DEPLOYMENT.path(namespace, "plugin-runner"),
+        STATEFULSET.path(namespace, names.NODE_WORKLOAD),
         body=edited,
         query=[("fieldManager", "a-teacher-by-hand")],
         content_type="application/strategic-merge-patch+json",
     )
 
     def restored() -> bool:
-        deployment = kube.get(DEPLOYMENT, "plugin-runner", namespace) or {}
-        [runner] = deployment["spec"]["template"]["spec"]["containers"]
+        runner = runner_of(kube.get(STATEFULSET, names.NODE_WORKLOAD, namespace) or {})
         env = {e["name"] for e in runner.get("env", [])}
         return (
             kube.get(SERVICE, "rabbitmq", namespace) is not None
-            and runner["image"] == original["spec"]["template"]["spec"]["containers"][0]["image"]
+            and runner["image"] == runner_of(original)["image"]
             and "INJECTED" not in env
         )
 
@@ -284,6 +287,6 @@ def test_a_restart_mid_provisioning_creates_no_duplicates_and_keeps_credentials(
     for namespace, data in before.items():
         assert after[namespace] == data
     for namespace in class_namespaces(kube, "restart"):
-        assert len(kube.list(DEPLOYMENT, namespace=namespace)) == 4
-        assert len(kube.list(STATEFULSET, namespace=namespace)) == 1
+        assert kube.list(DEPLOYMENT, namespace=namespace) == []
+        assert [s["metadata"]["name"] for s in kube.list(STATEFULSET, namespace=namespace)] == [names.NODE_WORKLOAD]
     delete_class(kube, "restart")

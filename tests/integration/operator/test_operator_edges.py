@@ -21,7 +21,7 @@ from vwclass.kube.resources import BY_KIND, CLASS
 from vwclass.shipped import crd_path
 
 pytestmark = pytest.mark.cluster
-DEPLOYMENT = BY_KIND[("apps/v1", "Deployment")]
+STATEFULSET = BY_KIND[("apps/v1", "StatefulSet")]
 QUOTA = BY_KIND[("v1", "ResourceQuota")]
 
 
@@ -72,9 +72,9 @@ def test_changing_images_and_presets_rolls_out_to_every_student(kube: Kube, oper
     )
     wait_ready(kube, "rollout", 2)
     for namespace in ("rollout-student-001", "rollout-student-002"):
-        runner = kube.get(DEPLOYMENT, "plugin-runner", namespace)
-        assert runner is not None
-        [container] = runner["spec"]["template"]["spec"]["containers"]
+        node = kube.get(STATEFULSET, names.NODE_WORKLOAD, namespace)
+        assert node is not None
+        [container] = [c for c in node["spec"]["template"]["spec"]["containers"] if c["name"] == "plugin-runner"]
         assert container["image"] == "waggle/plugin-base:1.1.1-base"
         assert container["resources"]["limits"] == {"cpu": "4", "memory": "4Gi"}
         quota = kube.get(QUOTA, "student-quota", namespace)

@@ -74,11 +74,11 @@ def test_forged_labels_change_nothing_outside_the_students_namespace(kube: Kube,
     b_before = snapshot(kube, B)
     other_status = (kube.get(CLASS, OTHER) or {})["status"]
     rabbitmq_uid = kube.request("GET", f"/api/v1/namespaces/{A}/services/rabbitmq")["metadata"]["uid"]
-    runner_uid = kube.request("GET", f"/apis/apps/v1/namespaces/{A}/deployments/plugin-runner")["metadata"]["uid"]
+    node_uid = kube.request("GET", f"/apis/apps/v1/namespaces/{A}/statefulsets/node")["metadata"]["uid"]
 
     # The node's own objects, claimed for the other class's student and for a classmate.
     relabel(student, f"/api/v1/namespaces/{A}/services/rabbitmq", forged(OTHER, "student-001"))
-    relabel(student, f"/apis/apps/v1/namespaces/{A}/deployments/plugin-runner", forged("relabel", "student-002"))
+    relabel(student, f"/apis/apps/v1/namespaces/{A}/statefulsets/node", forged("relabel", "student-002"))
     # New objects posing as the other class's and a classmate's, with names the operator uses there.
     for name, labels in (("rabbitmq-config-2", forged(OTHER, "student-001")), ("notes", forged("relabel", "x"))):
         student.request(
@@ -92,12 +92,12 @@ def test_forged_labels_change_nothing_outside_the_students_namespace(kube: Kube,
     # The operator puts its own objects back in place: same objects, not recreated, labels restored.
     def restored() -> bool:
         service = kube.request("GET", f"/api/v1/namespaces/{A}/services/rabbitmq")["metadata"]
-        runner = kube.request("GET", f"/apis/apps/v1/namespaces/{A}/deployments/plugin-runner")["metadata"]
+        node = kube.request("GET", f"/apis/apps/v1/namespaces/{A}/statefulsets/node")["metadata"]
         return bool(
             service["labels"][names.CLASS_LABEL] == "relabel"
-            and runner["labels"][names.STUDENT_LABEL] == "student-001"
+            and node["labels"][names.STUDENT_LABEL] == "student-001"
             and service["uid"] == rabbitmq_uid
-            and runner["uid"] == runner_uid
+            and node["uid"] == node_uid
         )
 
     eventually(restored, timeout=60, what="the operator's objects relabelled back, in place")

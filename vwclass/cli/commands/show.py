@@ -100,11 +100,11 @@ def status(
             f"class {name!r} has an invalid spec, which the operator reports as Stalled: {invalid}", Exit.FAILED
         ) from None
     selector = names.class_selector(name)
-    components = render.expected_workloads(cls)
+    components = render.expected_components(cls)
     namespaces = kube.list(NAMESPACE, selector)
-    workloads = [w for kind in ("Deployment", "StatefulSet") for w in kube.list(BY_KIND[("apps/v1", kind)], selector)]
+    nodes = kube.list(BY_KIND[("apps/v1", "StatefulSet")], f"{selector},app.kubernetes.io/name={names.NODE_WORKLOAD}")
     pods = kube.list(POD, selector)
-    rows = studentview.student_rows(cls, components, body, namespaces, workloads, pods)
+    rows = studentview.student_rows(cls, components, body, namespaces, nodes, pods)
     summary = class_summary(body)
     data = {
         "name": name,
