@@ -151,3 +151,21 @@ def test_the_examples_apply_cleanly(installed: Kube, example: str) -> None:
             assert "resource.customizations.health.edu.sagecontinuum.org_VirtualWaggleClass" in document["data"]
         else:
             assert document["kind"] in ("Application", "GitRepository"), document["kind"]
+
+
+def test_kustomize_renders_every_shipped_object_exactly_as_written(kubeconfig: Path) -> None:
+    """`kubectl apply -k` and `vwclass install` (which reads the files) must send the same objects, or
+    the second to apply meets a server-side-apply conflict (kustomize once re-wrapped folded CEL)."""
+    rendered = kubectl(kubeconfig, "kustomize", str(BASE))
+    assert rendered.returncode == 0, rendered.stderr
+    by_key = {(d["kind"], d["metadata"]["name"]): d for d in yaml.safe_load_all(rendered.stdout)}
+    written = [
+        d
+        for path in sorted(BASE.glob("*.yaml"))
+        for d in yaml.safe_load_all(path.read_text())
+        if d and d.get("kind") != "Kustomization"
+    ]
+    assert written
+    for document in written:
+        key = (document["kind"], document["metadata"]["name"])
+        assert by_key[key] == document, key
