@@ -58,6 +58,8 @@ CASES: list[tuple[str, list[str], str | None, str]] = [
     ("prefix", ["--students", "2", "--namespace-prefix", "Bad_Prefix"], None, "spec.namespacePrefix"),
     ("long-prefix", ["--students", "2", "--namespace-prefix", "p" * 52], None, "spec.namespacePrefix"),
     ("timeout", ["--students", "2", "--wait", "--timeout", "soon"], None, "--timeout"),
+    ("node-selector", ["--students", "2", "--node-selector", "pool"], None, "--node-selector"),
+    ("toleration-effect", ["--students", "2", "--toleration", "gpu:Sometimes"], None, "--toleration"),
 ]
 
 
