@@ -19,7 +19,7 @@ from typing import Any
 import jinja2
 import yaml
 
-from vwclass.core import names, rabbitmq
+from vwclass.core import names, presets, rabbitmq
 from vwclass.core.spec import ClassSpec, Student
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -167,15 +167,19 @@ def _render_student(cls: ClassSpec, student: Student, credentials: rabbitmq.Node
         "node_vsn": node_vsn,
         "app_meta": app_meta,
         "data_config": _data_config(),
+        "container_defaults": presets.CONTAINER_DEFAULTS,
+        "register_app_meta": presets.REGISTER_APP_META,
     }
     templates = [
         t for t in STUDENT_TEMPLATES if t not in OPTIONAL_TEMPLATES or getattr(cls.components, OPTIONAL_TEMPLATES[t])
     ]
-    objects: list[Manifest] = []
-    for template in templates:
-        text = _environment.get_template(template).render(context)
-        objects += [doc for doc in yaml.load_all(text, Loader=_SafeLoader) if doc]
-    return objects
+    return [obj for template in templates for obj in render_template(template, context)]
+
+
+def render_template(template: str, context: dict[str, Any]) -> list[Manifest]:
+    """The objects one template renders from context (every value quoted by its `q` filter)."""
+    text = _environment.get_template(template).render(context)
+    return [doc for doc in yaml.load_all(text, Loader=_SafeLoader) if doc]
 
 
 def workload_names(objects: list[Manifest]) -> list[str]:
