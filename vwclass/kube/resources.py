@@ -47,6 +47,7 @@ _ALL = (
     Resource("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", "clusterrolebindings", False),
     Resource("apiextensions.k8s.io/v1", "CustomResourceDefinition", "customresourcedefinitions", False),
     Resource("apps/v1", "ReplicaSet", "replicasets", True),
+    Resource("batch/v1", "Job", "jobs", True),
     Resource(names.API_VERSION, names.KIND, names.PLURAL, False),
 )
 BY_KIND = {(r.api_version, r.kind): r for r in _ALL}
@@ -70,6 +71,9 @@ STUDENT_KINDS = tuple(
 )
 NAMESPACE = BY_KIND[("v1", "Namespace")]
 POD = BY_KIND[("v1", "Pod")]
+CONFIGMAP = BY_KIND[("v1", "ConfigMap")]
+DEPLOYMENT = BY_KIND[("apps/v1", "Deployment")]
+JOB = BY_KIND[("batch/v1", "Job")]
 CLASS = BY_KIND[(names.API_VERSION, names.KIND)]
 
 
