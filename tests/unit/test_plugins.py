@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -326,3 +330,50 @@ def test_ps_shows_a_deployed_plugin_without_a_pod() -> None:
     [row] = plugins.plugin_rows([], [workload])
     assert (row.name, row.kind, row.phase) == ("hello", "job", "no pod yet")
     assert row.image.startswith("--dir (")
+
+
+# -- the laptop path ----------------------------------------------------------------------------------
+def test_the_runner_registers_the_laptop_app_id_the_notes_give() -> None:
+    from vwclass.cli import access
+    from vwclass.core import names
+
+    cls = make_class()
+    runner = next(o for o in render.student_objects(cls, cls.students[0]) if o["metadata"]["name"] == "plugin-runner")
+    [init] = [c for c in runner["spec"]["template"]["spec"]["initContainers"]]
+    command = init["command"]
+    assert command[:4] == ["redis-cli", "-h", "app-meta-cache", "MSET"]
+    pairs = dict(zip(command[4::2], command[5::2], strict=True))
+    assert json.loads(pairs["app-meta.$(WAGGLE_APP_ID)"])["task"] == "plugin-runner"
+    laptop = json.loads(pairs[f"app-meta.{names.LAPTOP_APP_ID}"])
+    # A flat map of strings, as the data-sharing service merges it into each message's meta.
+    assert laptop == {"host": "laptop", "job": "laptop", "task": "laptop", "plugin": "laptop"}
+    notes = access.notes("bio101", "student-001", "", "ns", "s.kubeconfig", "soon", "pw", None)
+    assert f"WAGGLE_APP_ID={names.LAPTOP_APP_ID} python3 main.py" in notes
+    # Without a data-sharing service nothing checks app ids, so nothing is registered.
+    off = make_class(components={"dataSharingService": False})
+    runner = next(o for o in render.student_objects(off, off.students[0]) if o["metadata"]["name"] == "plugin-runner")
+    assert "initContainers" not in runner["spec"]["template"]["spec"]
+
+
+# -- newplugin ----------------------------------------------------------------------------------------
+def test_the_plugin_template_runs_as_a_folder_plugin_and_builds_on_plugin_base(tmp_path: Path) -> None:
+    from vwclass.core import plugintemplate
+
+    files = plugintemplate.files("my-sensor")
+    assert sorted(files) == ["Dockerfile", "README.md", "main.py", "requirements.txt", "sage.yaml"]
+    assert yaml.safe_load(files["sage.yaml"])["name"] == "my-sensor"
+    assert files["Dockerfile"].startswith(f"FROM {plugintemplate.default_base_image()}\n")
+    assert 'ENTRYPOINT ["python3", "-u", "/app/main.py"]' in files["Dockerfile"]
+    assert 'plugin.publish("my_sensor.value", value' in files["main.py"]
+    shipped = tuple((path, text.encode()) for path, text in files.items())
+    configmap, _ = plugins.plugin_objects(node(), Plugin("my-sensor", Kind.run, files=shipped))
+    assert set(configmap["data"]) == set(files)
+    # main.py imports pywaggle and parses its arguments as the README's commands give them.
+    for path, text in files.items():
+        (tmp_path / path).write_text(text)
+    done = subprocess.run(
+        [sys.executable, "main.py", "--help"], cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "--count" in done.stdout
+    assert "--count 3" in files["README.md"]

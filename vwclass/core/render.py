@@ -74,6 +74,12 @@ _environment.filters["q"] = _quote
 _environment.filters["b64"] = _b64
 
 
+def laptop_app_meta() -> str:
+    """The app meta of a plugin run on the student's laptop with WAGGLE_APP_ID=laptop (see the notes)."""
+    laptop = names.LAPTOP_APP_ID
+    return json.dumps({"host": laptop, "job": laptop, "task": laptop, "plugin": laptop}, separators=(",", ":"))
+
+
 def node_identity(cls: ClassSpec, student: Student) -> tuple[str, str]:
     """(WAGGLE_NODE_ID, WAGGLE_NODE_VSN): stable across reconciles and unique per student."""
     node_id = hashlib.sha256(f"{cls.name}/{student.id}".encode()).hexdigest()[:16]
@@ -166,6 +172,8 @@ def _render_student(cls: ClassSpec, student: Student, credentials: rabbitmq.Node
         "node_id": node_id,
         "node_vsn": node_vsn,
         "app_meta": app_meta,
+        "laptop_app_key": f"app-meta.{names.LAPTOP_APP_ID}",
+        "laptop_app_meta": laptop_app_meta(),
         "data_config": _data_config(),
         "container_defaults": presets.CONTAINER_DEFAULTS,
         "register_app_meta": presets.REGISTER_APP_META,
