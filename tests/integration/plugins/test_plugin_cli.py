@@ -107,11 +107,15 @@ def test_a_folder_deployed_as_a_job_ships_as_a_configmap_owned_by_the_job(
     eventually(lambda: gone(kube, A, "counter"), what="the job, its pod and its files gone")
 
 
-def test_run_removes_its_pod_and_files_however_it_ends(kube: Kube, students: Students, tmp_path: Path) -> None:
+@pytest.mark.parametrize("source", ["dir", "image"])
+def test_run_removes_its_pod_and_files_however_it_ends(
+    kube: Kube, students: Students, tmp_path: Path, source: str
+) -> None:
     folder = tmp_path / "once"
     folder.mkdir()
     (folder / "main.py").write_text("print('hello')\n")
-    result = students.a("plugin", "run", "once", "--dir", str(folder))
+    what = ["--dir", str(folder)] if source == "dir" else [IMAGE]
+    result = students.a("plugin", "run", "once", *what, "--", "--count", "1")
     # On kwok nothing runs and no log can be read (the API server answers 404): it fails in one line,
     # and leaves nothing behind (deleted on its way out; the pod goes once its grace period is over).
     assert result.exit_code == 1, result.output
@@ -206,3 +210,15 @@ def test_a_kubeconfig_without_a_namespace_is_refused(students: Students, tmp_pat
     result = students.teacher("plugin", "ps")
     assert result.exit_code == 2
     assert "names no namespace" in one_line(result.stderr)
+
+
+def test_a_teacher_reads_a_students_plugin_by_class_and_student(students: Students) -> None:
+    result = students.teacher("plugin", "logs", "nothing", "--class", CLASS, "--student", "student-001")
+    assert result.exit_code == 2
+    assert f"no plugin nothing is running in {A}" in one_line(result.stderr)
+    result = students.teacher("plugin", "logs", "nothing", "--class", CLASS, "--student", "carol")
+    assert result.exit_code == 2
+    assert f"class '{CLASS}' has no student 'carol'" in one_line(result.stderr)
+    result = students.teacher("plugin", "ps", "--class", "nosuchclass")
+    assert result.exit_code == 2
+    assert "there is no class 'nosuchclass'" in one_line(result.stderr)
