@@ -166,7 +166,11 @@ def folder_size(files: Sequence[tuple[str, bytes]]) -> int:
 def check_folder(folder: str, files: Sequence[tuple[str, bytes]]) -> None:
     if not any(path == "main.py" for path, _ in files):
         raise InvalidPlugin(f"folder {folder} has no main.py: a plugin folder runs its main.py")
-    size = folder_size(files)
+    check_size(folder, folder_size(files))
+
+
+def check_size(folder: str, size: int) -> None:
+    """Refuses a folder of size bytes that would not fit the ConfigMap it ships in."""
     if size > MAX_FOLDER_BYTES:
         raise InvalidPlugin(
             f"folder {folder} is too large ({size / 1024:.0f} KiB, at most {MAX_FOLDER_BYTES // 1024} KiB "

@@ -104,9 +104,8 @@ def _read_folder(folder: Path) -> tuple[tuple[str, bytes], ...]:
         if not path.is_file() or not plugins.shipped(relative):
             continue
         total += path.stat().st_size
-        if total > plugins.MAX_FOLDER_BYTES:
-            # Stop before reading a dataset into memory; the message is the core's.
-            plugins.check_folder(str(folder), [("main.py", b""), ("big", b" " * (plugins.MAX_FOLDER_BYTES + 1))])
+        # Refused before reading a dataset into memory (check_folder weighs the contents exactly).
+        plugins.check_size(str(folder), total)
         chosen.append((relative, path))
     try:
         return tuple((relative, path.read_bytes()) for relative, path in chosen)
@@ -146,7 +145,7 @@ def _existing(kube: Kube, namespace: str, name: str) -> list[tuple[str, Obj]]:
 
 def _start(kube: Kube, node: PluginNode, plugin: Plugin) -> tuple[Obj, Obj | None]:
     """Creates the plugin's objects: (its workload as created, its ConfigMap or None); nothing on failure."""
-    from vwclass.core import plugins
+    from vwclass.core import names, plugins
     from vwclass.kube.api import ApiError
     from vwclass.kube.resources import BY_KIND, CONFIGMAP, resource_of
 
@@ -167,13 +166,15 @@ def _start(kube: Kube, node: PluginNode, plugin: Plugin) -> tuple[Obj, Obj | Non
     *configmaps, workload = objects
     configmap = None
     if configmaps:
+        name = configmaps[0]["metadata"]["name"]
         configmap = kube.create(configmaps[0])
-        if configmap is None:
-            # Left by a plugin run that was killed: ours by its labels, so it is replaced.
-            kube.delete(CONFIGMAP, configmaps[0]["metadata"]["name"], node.namespace)
+        left = kube.get(CONFIGMAP, name, node.namespace) if configmap is None else None
+        if left is not None and left["metadata"].get("labels", {}).get(names.MANAGED_BY) == plugins.MANAGER:
+            # Left by a plugin run that was killed before it could clean up: replaced.
+            kube.delete(CONFIGMAP, name, node.namespace, uid=left["metadata"]["uid"])
             configmap = kube.create(configmaps[0])
         if configmap is None:
-            abort(f"the ConfigMap {configmaps[0]['metadata']['name']} is in the way: try again", Exit.FAILED)
+            abort(f"ConfigMap {name} is in the way of plugin {plugin.name}: choose another name", Exit.BAD_INPUT)
     try:
         created = kube.create(workload)
         if created is None:
