@@ -32,7 +32,11 @@ class Students:
 @pytest.fixture(scope="module")
 def students(kube: Kube, kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Students]:
     with EmbeddedOperator(str(kubeconfig)):
-        kube.apply(class_body(CLASS, students=2, resources={"preset": "small", "quota": {"pods": PODS}}))
+        # Pod Security "restricted" (the stricter level): a plugin pod that appears meets either level.
+        body = class_body(
+            CLASS, students=2, podSecurity="restricted", resources={"preset": "small", "quota": {"pods": PODS}}
+        )
+        kube.apply(body)
         wait_ready(kube, CLASS, 2)
         teacher = Cli(kubeconfig)
         out = tmp_path_factory.mktemp("handout") / "out"
