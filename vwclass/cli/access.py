@@ -10,6 +10,8 @@ import base64
 from dataclasses import dataclass
 from typing import Any
 
+from vwclass.core import names
+
 Obj = dict[str, Any]
 
 
@@ -80,9 +82,14 @@ def notes(
         ]
     lines += [
         "",
-        "Run a plugin on your laptop against your node (with the RabbitMQ port-forward running):",
+        "Run a plugin on your node (no Docker needed; see `vwclass plugin --help`):",
+        "  vwclass newplugin hello",
+        f"  vwclass --kubeconfig {kubeconfig_file} plugin run hello --dir hello",
+        "",
+        "Or on your laptop against your node (with the RabbitMQ port-forward running). WAGGLE_APP_ID=laptop",
+        "is registered on your node, so its messages are kept (with task and plugin `laptop`):",
         f"  WAGGLE_PLUGIN_HOST=127.0.0.1 WAGGLE_PLUGIN_PORT=5672 WAGGLE_PLUGIN_USERNAME=plugin "
-        f"WAGGLE_PLUGIN_PASSWORD='{plugin_password}' python3 main.py",
+        f"WAGGLE_PLUGIN_PASSWORD='{plugin_password}' WAGGLE_APP_ID={names.LAPTOP_APP_ID} python3 main.py",
         "",
     ]
     return "\n".join(lines)

@@ -8,7 +8,7 @@ import typer
 
 from vwclass import __version__
 from vwclass.cli.boundary import VwclassGroup
-from vwclass.cli.commands import change, create, credentials, doctor, install, operator, show
+from vwclass.cli.commands import change, create, credentials, doctor, install, operator, plugin, show
 from vwclass.cli.errors import EXIT_CODES_HELP
 from vwclass.cli.session import Target
 
@@ -72,6 +72,11 @@ def _root(
       vwclass credentials physics --out handout/      a kubeconfig and a note per student
       vwclass status physics                          who is ready, and why not
       vwclass delete physics                          everything goes, after you confirm
+
+    \b
+    A student, with the kubeconfig from `vwclass credentials`:
+      vwclass newplugin hello                         a plugin template
+      vwclass plugin run hello --dir hello            run it on your node, see its output
     """
     ctx.obj = Target(kubeconfig, context)
 
@@ -91,6 +96,9 @@ app.command(rich_help_panel="Classes")(change.resume)
 app.command(rich_help_panel="Classes")(change.delete)
 app.command(rich_help_panel="Classes")(credentials.credentials)
 app.command(rich_help_panel="Classes")(create.render)
+# Students' plugins on their own node.
+app.add_typer(plugin.app, name="plugin", rich_help_panel="Plugins")
+app.command(rich_help_panel="Plugins")(plugin.newplugin)
 
 
 def main() -> None:

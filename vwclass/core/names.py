@@ -34,8 +34,14 @@ STUDENT_SERVICE_ACCOUNT = "student"
 CREDENTIALS_SECRET = "waggle-credentials"
 # The StatefulSet (and its pod's label) that runs a student's whole virtual node: one pod per student.
 NODE_WORKLOAD = "node"
+# The node's one claim (named as the data endpoint's was, so a class from before keeps its records).
+NODE_DATA_CLAIM = "data-endpoint"
 # The keys of that Secret: the node's RabbitMQ passwords and the Jupyter token.
 CREDENTIAL_KEYS = ("admin-password", "service-password", "plugin-password", "jupyter-token")
+
+# The app id the credentials notes give for a plugin run on a laptop through a port-forward; the
+# plugin runner registers its app meta, so the data-sharing service accepts such a plugin's messages.
+LAPTOP_APP_ID = "laptop"
 
 # Generated ids keep three digits at any class size, so scaling 99 -> 100 renames nobody.
 _GENERATED_WIDTH = 3

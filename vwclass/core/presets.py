@@ -54,3 +54,18 @@ PRESETS: dict[str, Preset] = {
     "medium": Preset("2", "4Gi", "8", "8Gi", "20Gi", 30, "250m", "512Mi", "2", "2Gi", object_counts(24, 15, 20, 5)),
     "large": Preset("4", "8Gi", "16", "16Gi", "40Gi", 50, "500m", "1Gi", "4", "4Gi", object_counts(32, 20, 30, 8)),
 }
+
+
+@dataclass(frozen=True)
+class ContainerResources:
+    request_cpu: str
+    request_memory: str
+    limit_cpu: str
+    limit_memory: str
+
+
+# What a container a student runs gets when it names nothing: the LimitRange's defaults, and what every
+# plugin pod asks for (so a plugin costs the same whether `vwclass plugin` or kubectl made it).
+CONTAINER_DEFAULTS = ContainerResources("50m", "64Mi", "500m", "512Mi")
+# The init container that registers a pod's app meta: a redis-cli call.
+REGISTER_APP_META = ContainerResources("10m", "16Mi", "100m", "32Mi")

@@ -19,7 +19,7 @@ from typing import Any
 import jinja2
 import yaml
 
-from vwclass.core import names, rabbitmq
+from vwclass.core import names, presets, rabbitmq
 from vwclass.core.spec import ClassSpec, Student
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -77,6 +77,12 @@ _environment = jinja2.Environment(
 )
 _environment.filters["q"] = _quote
 _environment.filters["b64"] = _b64
+
+
+def laptop_app_meta() -> str:
+    """The app meta of a plugin run on the student's laptop with WAGGLE_APP_ID=laptop (see the notes)."""
+    laptop = names.LAPTOP_APP_ID
+    return json.dumps({"host": laptop, "job": laptop, "task": laptop, "plugin": laptop}, separators=(",", ":"))
 
 
 def node_identity(cls: ClassSpec, student: Student) -> tuple[str, str]:
@@ -183,18 +189,24 @@ def _render_student(
         "node_id": node_id,
         "node_vsn": node_vsn,
         "app_meta": app_meta,
+        "laptop_app_key": f"app-meta.{names.LAPTOP_APP_ID}",
+        "laptop_app_meta": laptop_app_meta(),
         "data_config": _data_config(),
         "node_workload": names.NODE_WORKLOAD,
         "legacy_claims": sorted(legacy_claims & set(LEGACY_CLAIMS)),
+        "container_defaults": presets.CONTAINER_DEFAULTS,
+        "register_app_meta": presets.REGISTER_APP_META,
     }
     templates = [
         t for t in STUDENT_TEMPLATES if t not in OPTIONAL_TEMPLATES or getattr(cls.components, OPTIONAL_TEMPLATES[t])
     ]
-    objects: list[Manifest] = []
-    for template in templates:
-        text = _environment.get_template(template).render(context)
-        objects += [doc for doc in yaml.load_all(text, Loader=_SafeLoader) if doc]
-    return objects
+    return [obj for template in templates for obj in render_template(template, context)]
+
+
+def render_template(template: str, context: dict[str, Any]) -> list[Manifest]:
+    """The objects one template renders from context (every value quoted by its `q` filter)."""
+    text = _environment.get_template(template).render(context)
+    return [doc for doc in yaml.load_all(text, Loader=_SafeLoader) if doc]
 
 
 def workload_names(objects: list[Manifest]) -> list[str]:

@@ -38,7 +38,7 @@ class ApiError(Exception):
         return self.status in _RETRIABLE or self.status == 0
 
 
-def _error_from(status: int, reason: str, body: bytes | str | None) -> ApiError:
+def error_from(status: int, reason: str, body: bytes | str | None) -> ApiError:
     try:
         parsed = json.loads(body or "{}")
         return ApiError(status, parsed.get("reason", reason), parsed.get("message", str(body)))
@@ -84,9 +84,9 @@ class Kube:
                 data = response.read()
                 if 200 <= response.status < 300:
                     return json.loads(data) if data else {}
-                error = _error_from(response.status, response.reason or "", data)
+                error = error_from(response.status, response.reason or "", data)
             except ApiException as exc:
-                error = _error_from(exc.status or 0, exc.reason or "", exc.body)
+                error = error_from(exc.status or 0, exc.reason or "", exc.body)
             except (HTTPError, OSError) as exc:
                 error = ApiError(0, "ConnectionError", str(exc))
             if not error.transient or attempt == attempts - 1:

@@ -24,5 +24,13 @@ def configuration(kubeconfig: str | None = None, context: str | None = None) -> 
     return cfg
 
 
+def context_namespace(kubeconfig: str | None = None, context: str | None = None) -> str | None:
+    """The namespace the kubeconfig's (current or named) context names; None when it names none."""
+    contexts, current = config.list_kube_config_contexts(config_file=kubeconfig)
+    chosen = next((c for c in contexts if c.get("name") == context), None) if context else current
+    namespace = (chosen or {}).get("context", {}).get("namespace")
+    return str(namespace) if namespace else None
+
+
 def connect(kubeconfig: str | None = None, context: str | None = None) -> Kube:
     return Kube(client.ApiClient(configuration(kubeconfig, context)))

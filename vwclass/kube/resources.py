@@ -54,6 +54,7 @@ _ALL = (
         "validatingadmissionpolicybindings",
         False,
     ),
+    Resource("batch/v1", "Job", "jobs", True),
     Resource(names.API_VERSION, names.KIND, names.PLURAL, False),
 )
 BY_KIND = {(r.api_version, r.kind): r for r in _ALL}
@@ -77,6 +78,10 @@ STUDENT_KINDS = tuple(
 )
 NAMESPACE = BY_KIND[("v1", "Namespace")]
 POD = BY_KIND[("v1", "Pod")]
+CONFIGMAP = BY_KIND[("v1", "ConfigMap")]
+DEPLOYMENT = BY_KIND[("apps/v1", "Deployment")]
+STATEFULSET = BY_KIND[("apps/v1", "StatefulSet")]
+JOB = BY_KIND[("batch/v1", "Job")]
 CLASS = BY_KIND[(names.API_VERSION, names.KIND)]
 
 

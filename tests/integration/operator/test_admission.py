@@ -49,7 +49,7 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
     ("bad-prefix", {"students": 2, "namespacePrefix": "Bad_Prefix"}, "spec.namespacePrefix"),
     ("string-bool", {"students": 2, "suspended": "yes"}, "spec.suspended"),
     ("string-toggle", {"students": 2, "components": {"jupyter": "true"}}, "spec.components.jupyter"),
-    ("few-pods", {"students": 2, "resources": {"quota": {"pods": 2}}}, "spec.resources.quota.pods"),
+    ("few-pods", {"students": 2, "resources": {"quota": {"pods": 1}}}, "spec.resources.quota.pods"),
     (
         "bad-toleration",
         {"students": 2, "placement": {"tolerations": [{"key": "k", "effect": "Sometimes"}]}},
