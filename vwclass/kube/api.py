@@ -146,8 +146,11 @@ class Kube:
                 return None
             raise
 
-    def list(self, resource: Resource, label_selector: str = "", namespace: str | None = None) -> list[Obj]:
+    def list(
+        self, resource: Resource, label_selector: str = "", namespace: str | None = None, field_selector: str = ""
+    ) -> list[Obj]:
         query = [("labelSelector", label_selector)] if label_selector else []
+        query += [("fieldSelector", field_selector)] if field_selector else []
         result = self.request("GET", resource.path(namespace), query=query, timeout=120.0)
         items: list[Obj] = result.get("items", [])
         for item in items:  # list items come without these; callers compare whole objects

@@ -70,6 +70,7 @@ STUDENT_KINDS = tuple(
 )
 NAMESPACE = BY_KIND[("v1", "Namespace")]
 POD = BY_KIND[("v1", "Pod")]
+NODE = BY_KIND[("v1", "Node")]
 CLASS = BY_KIND[(names.API_VERSION, names.KIND)]
 
 
