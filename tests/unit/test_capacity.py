@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from vwclass.core import capacity, render
+from vwclass.core import capacity, names, render
 from vwclass.core.capacity import NodeRoom, PodNeed
 from vwclass.core.spec import ClassSpec, parse_class
 
@@ -107,7 +108,7 @@ def test_room_split_across_nodes_is_not_room_for_a_large_pod() -> None:
     rooms = [NodeRoom("a", 10, 500, GI), NodeRoom("b", 10, 500, GI)]
     verdict = capacity.check([PodNeed("big", 800, 2**20)], rooms)
     assert not verdict.fits
-    assert "split across nodes" in verdict.message
+    assert "split across" in verdict.message
 
 
 def test_finished_and_unbound_pods_hold_no_room() -> None:
@@ -158,7 +159,9 @@ def test_a_class_whose_pods_are_placed_misses_nothing_so_it_never_reads_as_short
         *placed[1:],
         pod(None, namespace=cls.students[0].namespace, component=need.pods_per_student[0].component),
     ]
-    assert capacity.missing_pods(cls, need, pending) == [need.pods_per_student[0]]
+    assert capacity.missing_pods(cls, need, pending) == [
+        dataclasses.replace(need.pods_per_student[0], student=cls.students[0].id)
+    ]
 
 
 def test_the_largest_class_that_fits_is_what_the_packing_takes() -> None:
@@ -168,3 +171,67 @@ def test_the_largest_class_that_fits_is_what_the_packing_takes() -> None:
     rooms = [NodeRoom("n1", 110, 1100, 64 * GI)]
     assert capacity.largest_class(per_student, rooms) == 10  # CPU runs out first
     assert capacity.largest_class(per_student, []) == 0
+
+
+def test_insufficient_capacity_is_not_ready_and_stalled_but_not_hopeless() -> None:
+    from vwclass.core import status
+
+    block = status.class_status(
+        1,
+        [status.StudentState("student-001", False, "rabbitmq: unschedulable (Unschedulable)")],
+        False,
+        status.Stalled.INSUFFICIENT_CAPACITY,
+        "needs 30 pods; the nodes can take 18 more",
+    )
+    ready = status.condition(block, "Ready")
+    assert (ready["status"], ready["reason"], ready["message"]) == (
+        "False",
+        "InsufficientCapacity",
+        "needs 30 pods; the nodes can take 18 more",
+    )
+    assert status.condition(block, "Stalled")["reason"] == "InsufficientCapacity"
+    assert block["phase"] == "Degraded"
+    assert not status.Stalled.INSUFFICIENT_CAPACITY.hopeless  # a node added, a class deleted: it recovers
+
+
+def test_assess_weighs_only_the_missing_pods_of_the_class_against_the_placement() -> None:
+    cls = make_class(students=3)  # placement comes from the raw spec: the schema may not have it yet
+    need = capacity.class_need(cls)
+    first = cls.students[0]
+    own = [pod("a", namespace=first.namespace, component=p.component) for p in need.pods_per_student]
+    for p in own:
+        p["metadata"]["labels"][names.CLASS_LABEL] = cls.name
+    nodes = [node("a", pods=len(own) + 2 * len(need.pods_per_student), labels={"pool": "class"}), node("b")]
+    verdict = capacity.assess(
+        cls, nodes, own, *capacity.placement_of({"placement": {"nodeSelector": {"pool": "class"}}})
+    )
+    assert verdict.fits
+    assert verdict.needed_pods == 2 * len(need.pods_per_student)
+    crowded = [*own, pod("a")]
+    verdict = capacity.assess(cls, nodes, crowded, {"pool": "class"})
+    assert not verdict.fits
+    assert (
+        verdict.message
+        == f"needs {2 * len(need.pods_per_student)} pods; the nodes can take {verdict.placeable_pods} more"
+    )
+
+
+def test_a_pod_that_must_share_its_students_node_goes_only_where_that_student_runs() -> None:
+    cls = make_class(students=1)
+    need = capacity.class_need(cls)
+    endpoint = next(p for p in need.pods_per_student if p.component == "data-endpoint")
+    assert endpoint.together_with == "plugin-runner"  # the uploads volume is ReadWriteOnce
+    namespace = cls.students[0].namespace
+    others = [p for p in need.pods_per_student if p.component != "data-endpoint"]
+    placed = [pod("full", namespace=namespace, component=p.component) for p in others]
+    nodes = [node("full", pods=len(placed)), node("empty")]
+    (missing,) = capacity.missing_pods(cls, need, placed)
+    assert missing.node == "full"
+    verdict = capacity.check([missing], capacity.node_rooms(nodes, placed))
+    assert not verdict.fits  # an empty node is no room for it: its runner is on the full one
+    assert "not on the node a student's other pods share" in verdict.message
+    # Both still missing: they go together, so room for one of them on each of two nodes is not enough.
+    runner = next(p for p in need.pods_per_student if p.component == "plugin-runner")
+    pair = [dataclasses.replace(runner, student="a"), dataclasses.replace(endpoint, student="a")]
+    assert capacity.place(pair, [NodeRoom("x", 1, 10**6, 10**12), NodeRoom("y", 1, 10**6, 10**12)]) == 1
+    assert capacity.place(pair, [NodeRoom("x", 2, 10**6, 10**12)]) == 2

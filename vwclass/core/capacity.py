@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
-from vwclass.core import render
+from vwclass.core import names, render
 from vwclass.core.spec import ClassSpec
 
 Obj = dict[str, Any]
@@ -39,6 +39,8 @@ _SUFFIXES: dict[str, Decimal | int] = {
 _QUANTITY = re.compile(r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)([a-zA-Z]*)$")
 # Pods that hold no room on a node: the scheduler no longer counts them.
 FINISHED_PHASES = frozenset({"Succeeded", "Failed"})
+# The same, as a field selector: the API server leaves the finished pods out of a cluster-wide LIST.
+HOLDING_ROOM = "status.phase!=Succeeded,status.phase!=Failed"
 
 
 def quantity(text: str | int | float) -> Decimal:
@@ -51,11 +53,19 @@ def quantity(text: str | int | float) -> Decimal:
 
 @dataclass(frozen=True)
 class PodNeed:
-    """What one pod asks of a node: a pod slot, and its CPU (millicores) and memory (bytes) requests."""
+    """What one pod asks of a node: a pod slot, and its CPU (millicores) and memory (bytes) requests.
+
+    `together_with` names the component of the same student it must share a node with (a required pod
+    affinity on the hostname); `student` tells one student's pods from another's, and `node` is where
+    that component already runs, when it does: the pod can go nowhere else.
+    """
 
     component: str
     cpu_millis: int
     memory_bytes: int
+    together_with: str = ""
+    student: str = ""
+    node: str = ""
 
 
 @dataclass(frozen=True)
@@ -130,8 +140,22 @@ def student_pods(objects: Iterable[Obj]) -> tuple[PodNeed, ...]:
         template = obj["spec"]["template"]
         component = template.get("metadata", {}).get("labels", {}).get(COMPONENT_LABEL, obj["metadata"]["name"])
         cpu, memory = pod_requests(template["spec"])
-        needs += [PodNeed(component, cpu, memory)] * int(obj["spec"].get("replicas", 1))
+        together = _same_node_as(template["spec"])
+        needs += [PodNeed(component, cpu, memory, together)] * int(obj["spec"].get("replicas", 1))
     return tuple(needs)
+
+
+def _same_node_as(pod_spec: Mapping[str, Any]) -> str:
+    """The component a pod must share a node with (a required pod affinity on the hostname), or ""."""
+    affinity = ((pod_spec.get("affinity") or {}).get("podAffinity") or {}).get(
+        "requiredDuringSchedulingIgnoredDuringExecution"
+    ) or []
+    for term in affinity:
+        if term.get("topologyKey") == "kubernetes.io/hostname":
+            component = ((term.get("labelSelector") or {}).get("matchLabels") or {}).get(COMPONENT_LABEL)
+            if component:
+                return str(component)
+    return ""
 
 
 def class_need(cls: ClassSpec) -> ClassNeed:
@@ -149,21 +173,23 @@ def class_need(cls: ClassSpec) -> ClassNeed:
 def missing_pods(cls: ClassSpec, need: ClassNeed, pods: Iterable[Obj]) -> list[PodNeed]:
     """The pods of the class not yet on a node: the class's own scheduled pods already hold their room,
     so a class that fits never reads as short (the check does not flap)."""
-    placed: dict[tuple[str, str], int] = {}
+    placed: dict[tuple[str, str], list[str]] = {}
     for pod in pods:
-        if not (pod.get("spec") or {}).get("nodeName") or (pod.get("status") or {}).get("phase") in FINISHED_PHASES:
+        node = (pod.get("spec") or {}).get("nodeName")
+        if not node or (pod.get("status") or {}).get("phase") in FINISHED_PHASES:
             continue
         meta = pod["metadata"]
         key = (meta.get("namespace", ""), (meta.get("labels") or {}).get(COMPONENT_LABEL, ""))
-        placed[key] = placed.get(key, 0) + 1
+        placed.setdefault(key, []).append(node)
     missing: list[PodNeed] = []
     for student in cls.students:
+        nodes = {component: list(on) for (namespace, component), on in placed.items() if namespace == student.namespace}
         for pod_need in need.pods_per_student:
-            key = (student.namespace, pod_need.component)
-            if placed.get(key, 0) > 0:
-                placed[key] -= 1
-            else:
-                missing.append(pod_need)
+            if nodes.get(pod_need.component):
+                nodes[pod_need.component].pop()
+                continue
+            anchor = placed.get((student.namespace, pod_need.together_with)) if pod_need.together_with else None
+            missing.append(replace(pod_need, student=student.id, node=anchor[0] if anchor else ""))
     return missing
 
 
@@ -230,17 +256,46 @@ def node_rooms(
     return rooms
 
 
-def place(pods: Sequence[PodNeed], rooms: Sequence[NodeRoom]) -> int:
-    """How many of the pods the nodes take, placed largest first on the node with the most room left."""
-    free = [[r.pods, r.cpu_millis, r.memory_bytes] for r in rooms]
-    placed = 0
-    for pod in sorted(pods, key=lambda p: (p.memory_bytes, p.cpu_millis), reverse=True):
-        fitting = [f for f in free if f[0] >= 1 and f[1] >= pod.cpu_millis and f[2] >= pod.memory_bytes]
-        if not fitting:
+def _units(pods: Sequence[PodNeed]) -> list[tuple[list[PodNeed], str]]:
+    """The pods grouped as they must be placed: each with the pods of its student that must share its
+    node, and the node they are pinned to ("" for any)."""
+    units: list[tuple[list[PodNeed], str]] = []
+    anchors: dict[tuple[str, str], list[PodNeed]] = {}
+    for pod in pods:
+        if not pod.together_with:
+            units.append(([pod], ""))
+            if pod.student:
+                anchors.setdefault((pod.student, pod.component), units[-1][0])
+    for pod in pods:
+        if not pod.together_with:
             continue
-        best = max(fitting, key=lambda f: (f[2], f[1], f[0]))
-        best[0], best[1], best[2] = best[0] - 1, best[1] - pod.cpu_millis, best[2] - pod.memory_bytes
-        placed += 1
+        anchor = anchors.get((pod.student, pod.together_with)) if pod.student else None
+        if anchor is not None:
+            anchor.append(pod)  # both still missing: they go together, wherever there is room for both
+        else:
+            units.append(([pod], pod.node))
+    return units
+
+
+def place(pods: Sequence[PodNeed], rooms: Sequence[NodeRoom]) -> int:
+    """How many of the pods the nodes take: largest first, each with the pods that must share its node,
+    on the node with the most room left (as the scheduler's default scoring spreads them)."""
+    free = {r.name: [r.pods, r.cpu_millis, r.memory_bytes] for r in rooms}
+    placed = 0
+    units = _units(pods)
+    units.sort(key=lambda u: (sum(p.memory_bytes for p in u[0]), sum(p.cpu_millis for p in u[0])), reverse=True)
+    for unit, pinned in units:
+        candidates = [free[pinned]] if pinned in free else [] if pinned else list(free.values())
+        # The whole unit on one node; else its first pod alone (its followers then wait, Pending).
+        for pods_here in (unit, unit[:1]):
+            count = len(pods_here)
+            cpu, memory = sum(p.cpu_millis for p in pods_here), sum(p.memory_bytes for p in pods_here)
+            fitting = [f for f in candidates if f[0] >= count and f[1] >= cpu and f[2] >= memory]
+            if fitting:
+                best = max(fitting, key=lambda f: (f[2], f[1], f[0]))
+                best[0], best[1], best[2] = best[0] - count, best[1] - cpu, best[2] - memory
+                placed += count
+                break
     return placed
 
 
@@ -272,8 +327,11 @@ def check(pods: Sequence[PodNeed], rooms: Sequence[NodeRoom]) -> Verdict:
         short.append(f"needs {_cpus(cpu)} CPUs of requests; the nodes have {_cpus(free_cpu)} free")
     if free_memory < memory:
         short.append(f"needs {_gib(memory)} of memory requests; the nodes have {_gib(free_memory)} free")
-    if not short:  # enough in total, but split across nodes in pieces too small
-        short.append(f"needs {needed} pods; the nodes' free room, split across nodes, takes only {placeable}")
+    if not short:  # enough in total, but split across nodes, or not where a student's other pods run
+        short.append(
+            f"needs {needed} pods; the nodes can place only {placeable}: their free room is split across"
+            " nodes, or not on the node a student's other pods share"
+        )
     return Verdict(False, needed, placeable, "; ".join(short), tuple(short))
 
 
@@ -284,8 +342,38 @@ def largest_class(per_student: Sequence[PodNeed], rooms: Sequence[NodeRoom], lim
     low, high = 0, min(limit, sum(r.pods for r in rooms) // len(per_student))
     while low < high:
         middle = (low + high + 1) // 2
-        if place(list(per_student) * middle, rooms) >= middle * len(per_student):
+        students = [replace(p, student=str(i)) for i in range(middle) for p in per_student]
+        if place(students, rooms) >= middle * len(per_student):
             low = middle
         else:
             high = middle - 1
     return low
+
+
+def assess(
+    cls: ClassSpec,
+    nodes: Iterable[Obj],
+    pods: Sequence[Obj],
+    node_selector: Mapping[str, str] | None = None,
+    tolerations: Sequence[Mapping[str, Any]] | None = None,
+) -> Verdict:
+    """Whether the class's pods not yet on a node fit what its usable nodes can still hold.
+
+    `pods` are every pod holding room (the class's own among them); `node_selector` and `tolerations`
+    are the class's placement, when it has one.
+    """
+    need = class_need(cls)
+    own = [p for p in pods if (p["metadata"].get("labels") or {}).get(names.CLASS_LABEL) == cls.name]
+    missing = missing_pods(cls, need, own)
+    return check(missing, node_rooms(nodes, pods, node_selector, tolerations))
+
+
+def placement_of(spec: Mapping[str, Any]) -> tuple[dict[str, str] | None, list[Obj] | None]:
+    """(nodeSelector, tolerations) of a class spec's placement, None where it has none."""
+    placement = spec.get("placement") or {}
+    return placement.get("nodeSelector"), placement.get("tolerations")
+
+
+def node_free(room: NodeRoom) -> str:
+    """A node's free room as a teacher reads it: '42 pods, 3.5 CPUs, 12.0Gi'."""
+    return f"{room.pods} pods, {_cpus(room.cpu_millis)} CPUs, {_gib(room.memory_bytes)}"

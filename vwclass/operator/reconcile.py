@@ -28,8 +28,6 @@ Obj = dict[str, Any]
 Key = tuple[str, str, str, str]  # (namespace, apiVersion, kind, name)
 PROVISIONING_RECHECK = 5.0
 STALLED_RECHECK = 60.0
-# Pods that hold room on a node: the server filters out the finished ones, which no longer do.
-HOLDING_ROOM = "status.phase!=Succeeded,status.phase!=Failed"
 
 
 def key_of(obj: Obj) -> Key:
@@ -284,23 +282,16 @@ def needs_capacity_check(body: Obj, cls: ClassSpec, observed: Observed) -> bool:
 def capacity_shortfall(kube: Kube, body: Obj, cls: ClassSpec) -> str:
     """The shortfall when the class's missing pods do not fit its usable nodes ("" when they do).
 
-    One LIST of nodes and one of the pods holding room (finished ones filtered on the server); the
+    One LIST of nodes and one of the pods holding room (finished ones filtered out on the server); the
     class's own placed pods count as used, so only its missing pods are weighed.
     """
-    placement = (body.get("spec") or {}).get("placement") or {}
     try:
         nodes = kube.list(NODE)
-        pods = kube.list(POD, field_selector=HOLDING_ROOM)
+        pods = kube.list(POD, field_selector=capacity.HOLDING_ROOM)
     except ApiError as error:  # an install without the nodes rule: the class just goes unchecked
         log.warning("class %s: cannot check capacity: %s", cls.name, error)
         return ""
-    need = capacity.class_need(cls)
-    own = [p for p in pods if (p["metadata"].get("labels") or {}).get(names.CLASS_LABEL) == cls.name]
-    missing = capacity.missing_pods(cls, need, own)
-    if not missing:
-        return ""
-    rooms = capacity.node_rooms(nodes, pods, placement.get("nodeSelector"), placement.get("tolerations"))
-    verdict = capacity.check(missing, rooms)
+    verdict = capacity.assess(cls, nodes, pods, *capacity.placement_of(body.get("spec") or {}))
     return "" if verdict.fits else verdict.message
 
 

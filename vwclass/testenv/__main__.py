@@ -7,15 +7,34 @@ import sys
 import time
 
 from vwclass.testenv import TestenvError, build
-from vwclass.testenv.cluster import Cluster
+from vwclass.testenv.cluster import FAKE_NODES, Cluster, NodeShape
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vwclass.testenv", description=__doc__)
     parser.add_argument("command", choices=("up", "down", "status", "build"))
     parser.add_argument("--name", default="default", help="cluster name (default: %(default)s)")
+    shape = NodeShape()
+    parser.add_argument("--nodes", type=int, default=FAKE_NODES, help="kwok nodes (up; default: %(default)s)")
+    parser.add_argument("--node-cpu", default=shape.cpu, help="each node's CPUs (up; default: %(default)s)")
+    parser.add_argument("--node-memory", default=shape.memory, help="each node's memory (up; default: %(default)s)")
+    parser.add_argument(
+        "--node-pods",
+        type=int,
+        default=shape.pods,
+        help="each node's pod slots (up; default: the kubelet's %(default)s)",
+    )
+    parser.add_argument(
+        "--tuned-clients",
+        action="store_true",
+        help="controller manager and scheduler at 500 QPS with more workers (up; default: stock settings)",
+    )
     args = parser.parse_args(argv)
-    cluster = Cluster(args.name)
+    cluster = Cluster(
+        args.name, nodes=args.nodes, node_shape=NodeShape(args.node_cpu, args.node_memory, args.node_pods)
+    )
+    if args.tuned_clients:
+        cluster.tuned_clients = True
     try:
         if args.command == "build":
             started = time.monotonic()

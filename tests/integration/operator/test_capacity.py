@@ -1,0 +1,123 @@
+"""Capacity, checked before it bites: on one kwok node of a kubelet's 110 pods, a class that cannot fit
+says so by name, and the largest class the check predicts does fit (and reads as fitting when full)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.support.classes import class_body, condition, delete_class, wait_ready
+from tests.support.embedded_operator import EmbeddedOperator
+from tests.support.kube import eventually
+from tests.support.nodes import only_node
+from vwclass.core import capacity
+from vwclass.core.spec import parse_class
+from vwclass.kube.api import Kube
+from vwclass.kube.resources import CLASS, NAMESPACE, NODE, POD
+from vwclass.operator.reconcile import capacity_shortfall
+from vwclass.testenv.cluster import Cluster, NodeShape
+
+
+@pytest.fixture(scope="module")
+def classroom_node(testenv_cluster: Cluster | None, kube: Kube) -> Iterator[str]:
+    if testenv_cluster is None:
+        pytest.skip("shaping nodes needs the local control plane's kwok, not VWCLASS_TEST_KUBECONFIG")
+    with only_node(testenv_cluster, kube, NodeShape(cpu="16", memory="64Gi", pods=110)) as name:
+        yield name
+
+
+def rooms(kube: Kube) -> list[capacity.NodeRoom]:
+    return capacity.node_rooms(kube.list(NODE), kube.list(POD, field_selector=capacity.HOLDING_ROOM))
+
+
+def per_student(students: int = 1) -> tuple[capacity.PodNeed, ...]:
+    cls = parse_class(class_body("sizing", students=students))
+    return capacity.class_need(cls).pods_per_student
+
+
+def test_the_largest_class_the_check_predicts_fits_the_node_and_reads_as_fitting_when_full(
+    kube: Kube, classroom_node: str, operator: EmbeddedOperator
+) -> None:
+    (room,) = rooms(kube)
+    assert room == capacity.NodeRoom(classroom_node, 110, 16000, 64 * 2**30)
+    largest = capacity.largest_class(per_student(), [room])
+    assert largest >= 1
+    kube.apply(class_body("fullhouse", students=largest))
+    try:
+        body = wait_ready(kube, "fullhouse", largest, timeout=300)
+        assert condition(kube, "fullhouse", "Stalled")["status"] == "False"
+        # The node is now full of this class's own pods: they count as used, nothing is missing, no flap.
+        (room,) = rooms(kube)
+        assert room.pods == 110 - largest * len(per_student())
+        assert capacity_shortfall(kube, body, parse_class(body)) == ""
+        # One student more would not fit, and the check says so.
+        assert not capacity.check(list(per_student()), [room]).fits
+    finally:
+        delete_class(kube, "fullhouse", timeout=300)
+
+
+def filler(node: str, replicas: int) -> list[dict[str, Any]]:
+    """Pods of someone else on the node (a namespace and a Deployment pinned there)."""
+    labels = {"app": "filler"}
+    return [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "capacity-filler"}},
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "filler", "namespace": "capacity-filler"},
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "nodeSelector": {"kubernetes.io/hostname": node},
+                        "containers": [{"name": "pause", "image": "registry.k8s.io/pause:3.10"}],
+                    },
+                },
+            },
+        },
+    ]
+
+
+def test_a_class_too_big_for_the_node_is_not_ready_for_insufficient_capacity_and_recovers_with_room(
+    kube: Kube, classroom_node: str, operator: EmbeddedOperator
+) -> None:
+    pods = len(per_student())
+    # Someone else holds one student's worth of slots on the node; room appears when they leave.
+    for obj in filler(classroom_node, pods):
+        kube.apply(obj)
+    eventually(lambda: rooms(kube)[0].pods == 110 - pods, timeout=60, what="the filler's pods placed")
+    students = capacity.largest_class(per_student(), rooms(kube)) + 1
+    kube.apply(class_body("overfull", students=students))
+    try:
+
+        def short() -> dict[str, str] | None:
+            ready = condition(kube, "overfull", "Ready")
+            return ready if ready.get("reason") == "InsufficientCapacity" else None
+
+        ready = eventually(short, timeout=60, what="class overfull not Ready for InsufficientCapacity")
+        assert ready["status"] == "False"
+        assert re.match(r"needs \S+ (pods|CPUs|of memory)", ready["message"]), ready
+        assert condition(kube, "overfull", "Stalled")["reason"] == "InsufficientCapacity"
+        if students * pods > 110 - pods:  # pod slots are what runs short (five pods per student)
+            # Once the node is full, what is left is exactly what does not fit: stated, not flapping.
+            missing = students * pods - (110 - pods)
+            eventually(
+                lambda: (short() or {}).get("message") == f"needs {missing} pods; the nodes can take 0 more",
+                timeout=240,
+                what=f"the shortfall settles at {missing} pods",
+            )
+        body = kube.get(CLASS, "overfull")
+        assert body is not None
+        assert body["status"]["phase"] == "Degraded"
+        # Room appears on the node (the other tenant leaves): the class becomes Ready by itself.
+        kube.delete(NAMESPACE, "capacity-filler")
+        wait_ready(kube, "overfull", students, timeout=240)
+        assert condition(kube, "overfull", "Stalled")["status"] == "False"
+    finally:
+        kube.delete(NAMESPACE, "capacity-filler")
+        delete_class(kube, "overfull", timeout=300)
