@@ -20,6 +20,7 @@ from vwclass.kube.api import Kube
 from vwclass.kube.connect import connect
 from vwclass.kube.resources import CLASS, NAMESPACE, POD, STUDENT_KINDS
 from vwclass.operator.controller import Controller
+from vwclass.operator.metrics import OperatorMetrics
 from vwclass.operator.reconcile import Outcome, reconcile_class
 
 # Child events arrive in bursts while a class provisions; a short delay folds them into one reconcile.
@@ -64,13 +65,19 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     pool = memo.student_pool = ThreadPoolExecutor(STUDENT_WORKERS, thread_name_prefix="vwclass-student")
 
     def reconcile(name: str) -> Outcome:
-        return reconcile_class(kube, name, pool)
+        with metrics.timing_reconcile():
+            outcome = reconcile_class(kube, name, pool)
+        metrics.class_students(name, outcome.students_ready, outcome.students_desired)
+        return outcome
 
     def list_classes() -> list[str]:
         return [body["metadata"]["name"] for body in kube.list(CLASS)]
 
-    memo.controller = Controller(reconcile, list_classes, resync_seconds=memo.get("resync_seconds", 120.0))
-    memo.controller.start()
+    controller = memo.controller = Controller(reconcile, list_classes, resync_seconds=memo.get("resync_seconds", 120.0))
+    metrics = memo.metrics = OperatorMetrics(kube, controller.queue_depth)
+    if memo.get("metrics_address"):
+        metrics.serve(memo.metrics_address)
+    controller.start()
 
 
 @kopf.on.cleanup()

@@ -61,6 +61,9 @@ class Outcome:
 
     requeue_after: float | None = None
     writes: int = 0
+    # The class's students as this reconcile found them, for the metrics (None: no class to count).
+    students_ready: int | None = None
+    students_desired: int | None = None
 
 
 def observe(kube: Kube, class_name: str, pool: Executor) -> Observed:
@@ -353,11 +356,14 @@ def reconcile_class(kube: Kube, name: str, pool: Executor) -> Outcome:
         log.warning("class %s: cannot publish status: %s", name, error)
     if errors:
         raise errors[0]  # after the status says why: the controller backs off and tries again
+    counts = {"students_ready": new["students"]["ready"], "students_desired": new["students"]["desired"]}
     if writes == 0 and all(r.state.ready for r in results):
-        return Outcome(writes=0)
+        return Outcome(writes=0, **counts)
     # Waiting on a person (a name conflict, a bad image) needs no fast polling; provisioning does.
     waiting_on_people = writes == 0 and (
         all(r.state.ready or r.state.failing for r in results)
         or stalled_reason is status.Stalled.INSUFFICIENT_CAPACITY  # pod events say when room appears
     )
-    return Outcome(requeue_after=STALLED_RECHECK if waiting_on_people else PROVISIONING_RECHECK, writes=writes)
+    return Outcome(
+        requeue_after=STALLED_RECHECK if waiting_on_people else PROVISIONING_RECHECK, writes=writes, **counts
+    )
