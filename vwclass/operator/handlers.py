@@ -27,6 +27,9 @@ from vwclass.operator.reconcile import Outcome, reconcile_class
 CHILD_DEBOUNCE = 1.0
 # Threads that bring one class's students up in parallel, shared by every class.
 STUDENT_WORKERS = 16
+# The kinds whose events lead to their class's reconcile, and the objects of them that are ours.
+CHILD_KINDS = (NAMESPACE, POD, *STUDENT_KINDS)
+CHILD_SELECTOR = f"{names.MANAGED_BY}={names.MANAGED_BY_VALUE},{names.CLASS_LABEL}"
 
 
 class RetryForever:
@@ -59,6 +62,11 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     settings.watching.connect_timeout = 30
     settings.networking.request_timeout = 60
     settings.networking.error_backoffs = RetryForever()
+    # Child watches are filtered by label on the server (the handlers' labels= only filter client-side,
+    # after every pod and secret of the cluster has crossed the wire and been parsed).
+    for kind in CHILD_KINDS:
+        group, _slash, version = kind.api_version.rpartition("/")
+        settings.watching.label_selectors[group, version, kind.plural] = CHILD_SELECTOR
     if "kube" not in memo:  # started by `kopf run -m vwclass.operator.handlers`, not by our runner
         memo.kube = connect()
     kube: Kube = memo.kube
@@ -122,7 +130,7 @@ async def child_changed(labels: Mapping[str, str], memo: Any, **_: Any) -> None:
         memo.controller.request(owner, CHILD_DEBOUNCE)
 
 
-for _kind in (NAMESPACE, POD, *STUDENT_KINDS):
+for _kind in CHILD_KINDS:
     _group, _, _version = _kind.api_version.rpartition("/")
     kopf.on.event(
         _group,
