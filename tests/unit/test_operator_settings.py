@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Awaitable, Callable
+from typing import cast
 
 from vwclass.operator.handlers import RetryForever
 
@@ -29,9 +31,13 @@ def test_child_watches_are_filtered_by_label_on_the_server_and_the_class_watch_i
     settings = kopf.OperatorSettings()
     memo = kopf.Memo(kube=Kube(ApiClient()), resync_seconds=3600.0)
 
+    # kopf's decorators type the handlers as kopf calls them (every kwarg); called here with those used.
+    start = cast(Callable[..., Awaitable[None]], handlers.start)
+    stop = cast(Callable[..., Awaitable[None]], handlers.stop)
+
     async def start_and_stop() -> None:
-        await handlers.start(settings=settings, memo=memo)
-        await handlers.stop(memo=memo)
+        await start(settings=settings, memo=memo)
+        await stop(memo=memo)
 
     asyncio.run(start_and_stop())
 
