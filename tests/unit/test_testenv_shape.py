@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from vwclass.testenv import TestenvError
+from vwclass import testenv as testenv_package
 from vwclass.testenv import cluster as testenv
 from vwclass.testenv.__main__ import main
 from vwclass.testenv.cluster import Cluster, NodeShape
@@ -46,7 +46,7 @@ def test_the_command_line_shapes_the_nodes(monkeypatch: pytest.MonkeyPatch) -> N
 
     def fake_up(self: Cluster) -> None:
         seen.append(self)
-        raise TestenvError("not starting in a unit test")
+        raise testenv_package.TestenvError("not starting in a unit test")
 
     monkeypatch.setattr(Cluster, "up", fake_up)
     code = main(["up", "--nodes", "1", "--node-cpu", "48", "--node-memory", "187Gi", "--node-pods", "110"])
