@@ -173,22 +173,24 @@ def class_need(cls: ClassSpec) -> ClassNeed:
 def missing_pods(cls: ClassSpec, need: ClassNeed, pods: Iterable[Obj]) -> list[PodNeed]:
     """The pods of the class not yet on a node: the class's own scheduled pods already hold their room,
     so a class that fits never reads as short (the check does not flap)."""
-    placed: dict[tuple[str, str], list[str]] = {}
+    # namespace -> component -> the nodes its placed pods run on
+    placed: dict[str, dict[str, list[str]]] = {}
     for pod in pods:
         node = (pod.get("spec") or {}).get("nodeName")
         if not node or (pod.get("status") or {}).get("phase") in FINISHED_PHASES:
             continue
         meta = pod["metadata"]
-        key = (meta.get("namespace", ""), (meta.get("labels") or {}).get(COMPONENT_LABEL, ""))
-        placed.setdefault(key, []).append(node)
+        component = (meta.get("labels") or {}).get(COMPONENT_LABEL, "")
+        placed.setdefault(meta.get("namespace", ""), {}).setdefault(component, []).append(node)
     missing: list[PodNeed] = []
     for student in cls.students:
-        nodes = {component: list(on) for (namespace, component), on in placed.items() if namespace == student.namespace}
+        running = placed.get(student.namespace, {})
+        unclaimed = {component: len(on) for component, on in running.items()}
         for pod_need in need.pods_per_student:
-            if nodes.get(pod_need.component):
-                nodes[pod_need.component].pop()
+            if unclaimed.get(pod_need.component):
+                unclaimed[pod_need.component] -= 1
                 continue
-            anchor = placed.get((student.namespace, pod_need.together_with)) if pod_need.together_with else None
+            anchor = running.get(pod_need.together_with) if pod_need.together_with else None
             missing.append(replace(pod_need, student=student.id, node=anchor[0] if anchor else ""))
     return missing
 
