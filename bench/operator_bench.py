@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import subprocess
 import sys
@@ -20,14 +21,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from vwclass.core import names, render
+from vwclass.core import capacity, names, render
 from vwclass.core.rabbitmq import NodeCredentials
 from vwclass.core.spec import parse_class
 from vwclass.kube.api import Kube
 from vwclass.kube.connect import connect
 from vwclass.kube.resources import CLASS, NAMESPACE
 from vwclass.testenv import build
-from vwclass.testenv.cluster import Cluster
+from vwclass.testenv.cluster import FAKE_NODES, Cluster, NodeShape
 
 # The embedded operator lives with the tests (only they and this bench run it): import it from there.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -143,7 +144,10 @@ def main() -> None:
     parser.add_argument("--big", type=int, default=300)
     parser.add_argument("--big-only", action="store_true", help="measure only the big class")
     args = parser.parse_args()
-    cluster = Cluster("bench")
+    # Kubelet-shaped nodes (110 pods each), enough for both classes and the kubectl baseline's copies
+    # at once, counted as the operator's capacity check counts them.
+    pods = 2 * (30 + args.big) * len(capacity.class_need(parse_class(class_body("sizing", 1))).pods_per_student)
+    cluster = Cluster("bench", nodes=max(FAKE_NODES, math.ceil(pods / NodeShape().pods)))
     cluster.up()
     try:
         kube = connect(str(cluster.kubeconfig))

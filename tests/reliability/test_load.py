@@ -16,9 +16,12 @@ import yaml
 from tests.reliability.checks import assert_exactly_the_class
 from tests.support.classes import class_body, condition, delete_class, wait_ready
 from tests.support.kube import get_text, token_kubeconfig
+from tests.support.nodes import room_for, tuned_clients
 from tests.support.operator_process import OperatorProcess
+from vwclass.core.spec import parse_class
 from vwclass.kube.api import Kube
 from vwclass.shipped import shipped_dir
+from vwclass.testenv.cluster import Cluster
 
 pytestmark = [pytest.mark.cluster, pytest.mark.reliability]
 _SAMPLE = re.compile(r"^(\w+)\{(.*)\} (\S+)$")
@@ -101,11 +104,24 @@ def operator_account(kube: Kube, tmp_path: Path) -> Iterator[Path]:
         kube.request("DELETE", f"{FLOW_SCHEMAS}/{COUNTING}{verb}")
 
 
+# Stock controller-manager clients (20 QPS) bring 300 students up in minutes, not seconds: more than
+# pytest's default 600 s for provisioning and deleting them.
+@pytest.mark.timeout(1800)
 def test_ten_classes_of_thirty_at_once_all_become_ready_without_throttling(
-    kube: Kube, operator_account: Path, tmp_path: Path
+    kube: Kube, operator_account: Path, tmp_path: Path, testenv_cluster: Cluster | None
 ) -> None:
     names = [f"load{i:02d}" for i in range(10)]
     before = request_counts(kube)
+    # 300 students' pods need more than the session's few 110-pod nodes: this test adds what it needs,
+    # counted as the capacity check counts them. Stock client settings: the point is the operator's
+    # own requests, and that none of them is throttled.
+    with room_for(testenv_cluster, parse_class(class_body("load", students=30)), classes=10):
+        run_ten_classes_of_thirty(kube, names, before, operator_account, tmp_path)
+
+
+def run_ten_classes_of_thirty(
+    kube: Kube, names: list[str], before: dict[str, Counter[str]], operator_account: Path, tmp_path: Path
+) -> None:
     with OperatorProcess(operator_account, tmp_path / "operator.log", resync_seconds=60.0):
         started = time.monotonic()
         for name in names:
@@ -138,10 +154,19 @@ def test_ten_classes_of_thirty_at_once_all_become_ready_without_throttling(
         delete_class(kube, name, timeout=600)
 
 
+@pytest.mark.timeout(1800)
 def test_a_class_of_three_hundred_becomes_ready_and_is_deleted_cleanly(
-    kube: Kube, kubeconfig: Path, tmp_path: Path
+    kube: Kube, kubeconfig: Path, tmp_path: Path, testenv_cluster: Cluster | None
 ) -> None:
-    with OperatorProcess(kubeconfig, tmp_path / "operator.log", resync_seconds=60.0):
+    # Room for 300 students' pods (the session's few 110-pod nodes hold far fewer). Tuned controller
+    # manager and scheduler clients: on stock ones (20 QPS per controller) creating and deleting 300
+    # namespaces' workloads is bounded by the controllers' own rate limits, and the test would time the
+    # controller manager rather than the operator; bench/ measures the stock figures.
+    with (
+        room_for(testenv_cluster, parse_class(class_body("huge", students=300))),
+        tuned_clients(testenv_cluster),
+        OperatorProcess(kubeconfig, tmp_path / "operator.log", resync_seconds=60.0),
+    ):  # the deletion below finishes inside: the added nodes go only once the class's pods are gone
         started = time.monotonic()
         kube.apply(class_body("huge", students=300))
         wait_ready(kube, "huge", 300, timeout=900)

@@ -122,3 +122,31 @@ def test_exit_code_and_microk8s_summary() -> None:
     note = checks.microk8s_note([ok, dns])
     assert (note.state, note.fix) == ("warning", "microk8s enable dns hostpath-storage rbac registry")
     assert checks.microk8s_note([ok]).state == "ok"
+
+
+def shaped_node(name: str, pods: int = 110, **spec: Any) -> Obj:
+    allocatable = {"pods": str(pods), "cpu": "16", "memory": "64Gi"}
+    return {"metadata": {"name": name}, "spec": spec, "status": {"allocatable": allocatable}}
+
+
+def test_node_room_shows_each_nodes_free_room_and_the_largest_class_per_preset() -> None:
+    running = {
+        "metadata": {"namespace": "x", "labels": {}},
+        "spec": {"nodeName": "a", "containers": [{"resources": {"requests": {"cpu": "1", "memory": "1Gi"}}}]},
+        "status": {"phase": "Running"},
+    }
+    rows = {c.name: c for c in checks.node_room([shaped_node("a"), shaped_node("b", unschedulable=True)], [running])}
+    assert rows["node a"] == checks.Check("node a", checks.OK, "free: 109 pods, 15 CPUs, 63.0Gi")
+    assert rows["node b"].detail == "not usable by a class: cordoned or tainted"
+    room = rows["room for a class"]
+    assert room.state == checks.OK
+    assert room.detail.startswith("largest class that fits now: ")
+    assert "(small)" in room.detail
+    assert "(large)" in room.detail
+
+
+def test_node_room_fails_when_no_class_fits() -> None:
+    rows = {c.name: c for c in checks.node_room([shaped_node("a", pods=0)], [])}
+    assert rows["node a"].state == checks.WARNING
+    assert rows["room for a class"].state == checks.FAILED
+    assert rows["room for a class"].detail.startswith("largest class that fits now: 0 students (small)")

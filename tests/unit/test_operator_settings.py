@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Awaitable, Callable
+from typing import cast
 
 from vwclass.operator.handlers import RetryForever
 
@@ -14,3 +16,37 @@ def test_api_retries_never_run_out_and_start_over_for_every_request() -> None:
     assert sum(first) > 3600  # an hour of outage is waited out
     assert max(first) <= 10  # ...checking often enough to be back within seconds of the API server
     assert list(itertools.islice(delays, 5)) == first[:5]  # kopf iterates it afresh for each request
+
+
+def test_child_watches_are_filtered_by_label_on_the_server_and_the_class_watch_is_not() -> None:
+    import asyncio
+
+    import kopf
+    from kubernetes.client import ApiClient
+
+    from vwclass.core import names
+    from vwclass.kube.api import Kube
+    from vwclass.operator import handlers
+
+    settings = kopf.OperatorSettings()
+    memo = kopf.Memo(kube=Kube(ApiClient()), resync_seconds=3600.0)
+
+    # kopf's decorators type the handlers as kopf calls them (every kwarg); called here with those used.
+    start = cast(Callable[..., Awaitable[None]], handlers.start)
+    stop = cast(Callable[..., Awaitable[None]], handlers.stop)
+
+    async def start_and_stop() -> None:
+        await start(settings=settings, memo=memo)
+        await stop(memo=memo)
+
+    asyncio.run(start_and_stop())
+
+    def selectors(group: str, version: str, plural: str) -> list[str]:
+        resource = kopf.Resource(group, version, plural, namespaced=plural != "namespaces")
+        return list(settings.watching.label_selectors.collect(resource))
+
+    wanted = f"{names.MANAGED_BY}={names.MANAGED_BY_VALUE},{names.CLASS_LABEL}"
+    assert selectors("", "v1", "pods") == [wanted]
+    assert selectors("", "v1", "namespaces") == [wanted]
+    assert selectors("apps", "v1", "deployments") == [wanted]
+    assert selectors(names.GROUP, names.VERSION, names.PLURAL) == []  # every class is ours

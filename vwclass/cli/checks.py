@@ -295,3 +295,34 @@ def exit_code(checks: list[Check]) -> Exit:
     if any(c.name == "cluster reachable" and c.state == FAILED for c in checks):
         return Exit.UNREACHABLE
     return Exit.FAILED if any(c.state == FAILED for c in checks) else Exit.OK
+
+
+def node_room(nodes: list[Obj], pods: list[Obj]) -> list[Check]:
+    """One row per node with its free pod slots, CPU and memory, then the largest class that fits with
+    each preset (default components) on the nodes a class without placement may use."""
+    from vwclass.core import capacity, names
+    from vwclass.core.presets import PRESETS
+    from vwclass.core.spec import parse_class
+
+    rooms = {room.name: room for room in capacity.node_rooms(nodes, pods)}
+    rows = []
+    for node in nodes:
+        name = node["metadata"]["name"]
+        room = rooms.get(name)
+        if room is None:
+            rows.append(Check(f"node {name}", OK, "not usable by a class: cordoned or tainted"))
+        elif room.pods == 0:
+            rows.append(Check(f"node {name}", WARNING, f"full: {capacity.node_free(room)} free", "add a node"))
+        else:
+            rows.append(Check(f"node {name}", OK, f"free: {capacity.node_free(room)}"))
+    largest = {}
+    for preset in PRESETS:
+        body = {"metadata": {"name": "sizing"}, "spec": {"students": 1, "resources": {"preset": preset}}}
+        cls = parse_class({"apiVersion": names.API_VERSION, "kind": names.KIND, **body})
+        largest[preset] = capacity.largest_class(capacity.class_need(cls).pods_per_student, list(rooms.values()))
+    detail = "largest class that fits now: " + ", ".join(f"{n} students ({p})" for p, n in largest.items())
+    if not any(largest.values()):
+        rows.append(Check("room for a class", FAILED, detail, "add nodes, or free room on them"))
+    else:
+        rows.append(Check("room for a class", OK, detail))
+    return rows

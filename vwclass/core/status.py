@@ -31,11 +31,13 @@ class Stalled(enum.StrEnum):
     PERMISSION_DENIED = "PermissionDenied"  # the operator lacks RBAC; needs an admin
     NAMESPACE_CONFLICT = "NamespaceConflict"  # a student's namespace is someone else's; needs a person
     STUDENTS_FAILING = "StudentsFailing"  # a bad image, a crash loop: may recover (an image pushed late)
+    # The usable nodes cannot hold the pods still missing: may recover (a node added, a class deleted).
+    INSUFFICIENT_CAPACITY = "InsufficientCapacity"
 
     @property
     def hopeless(self) -> bool:
         """Whether no amount of waiting fixes it: only a person's change does."""
-        return self is not Stalled.STUDENTS_FAILING
+        return self not in (Stalled.STUDENTS_FAILING, Stalled.INSUFFICIENT_CAPACITY)
 
 
 def condition(block: Obj | None, kind: str) -> Obj:

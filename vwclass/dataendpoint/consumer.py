@@ -203,10 +203,10 @@ class Consumer:
         self.metrics.received.inc(len(pending))
         self.metrics.stored.inc(len(to_store) - len(refused))
         for rejection in rejections:
-            self.metrics.rejected.inc(reason=rejection.reason)
+            self.metrics.rejected.labels(reason=rejection.reason).inc()
             self._log_rejection(rejection)
         if refused:
-            self.metrics.rejected.inc(len(refused), reason="series_limit")
+            self.metrics.rejected.labels(reason="series_limit").inc(len(refused))
             log.warning("rejected %d messages: series limit %d reached", len(refused), self.writer.max_series)
         self.metrics.last_commit.set(time.time())
 

@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from vwclass.dataendpoint.consumer import State
+from vwclass.dataendpoint.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from vwclass.dataendpoint.metrics import Metrics
 from vwclass.dataendpoint.queries import MAX_QUERY_BYTES, Query, QueryError, parse_query
 from vwclass.dataendpoint.reader import open_reader, recent_rejections, run_query, upload_filename
@@ -135,7 +136,7 @@ class Handler(BaseHTTPRequestHandler):
             status = error.status
             raise
         finally:
-            app.metrics.queries.inc(code=str(status))
+            app.metrics.queries.labels(code=str(status)).inc()
             app.metrics.query_seconds.observe(time.monotonic() - started)
 
     def _stream_query(self, query: Query) -> int:
@@ -274,7 +275,7 @@ class Handler(BaseHTTPRequestHandler):
         self._send_text(200 if ready else 503, reason + "\n")
 
     def _metrics(self) -> None:
-        self._send_text(200, self.server.app.metrics.registry.render(), "text/plain; version=0.0.4")
+        self._send_text(200, self.server.app.metrics.render(), METRICS_CONTENT_TYPE)
 
     def _index(self) -> None:
         self._send_json(

@@ -46,6 +46,17 @@ def error_from(status: int, reason: str, body: bytes | str | None) -> ApiError:
         return ApiError(status, reason, str(body))
 
 
+def resource_of_path(path: str) -> str:
+    """The resource (plural, with its subresource) a REST path names: "deployments", "pods/status"."""
+    parts = [p for p in path.split("?")[0].split("/") if p]
+    parts = parts[2:] if parts[:1] == ["api"] else parts[3:] if parts[:1] == ["apis"] else parts
+    if len(parts) > 2 and parts[0] == "namespaces":
+        parts = parts[2:]
+    if not parts:
+        return ""
+    return parts[0] + (f"/{parts[2]}" if len(parts) > 2 else "")
+
+
 class Kube:
     """A thread-safe handle on one cluster."""
 
@@ -53,6 +64,8 @@ class Kube:
         self.api_client = api_client
         self.field_manager = field_manager
         self.writes: Counter[str] = Counter()
+        # The same writes by (verb, resource), e.g. ("PATCH", "deployments"): the operator's metrics.
+        self.writes_by_resource: Counter[tuple[str, str]] = Counter()
         self._lock = threading.Lock()
 
     # -- transport ------------------------------------------------------------------------------
@@ -67,8 +80,10 @@ class Kube:
         timeout: float = 30.0,
     ) -> Obj:
         if method != "GET":
+            resource = resource_of_path(path)
             with self._lock:
                 self.writes[method] += 1
+                self.writes_by_resource[(method, resource)] += 1
         delay = 0.2
         for attempt in range(attempts):
             try:
@@ -146,8 +161,11 @@ class Kube:
                 return None
             raise
 
-    def list(self, resource: Resource, label_selector: str = "", namespace: str | None = None) -> list[Obj]:
+    def list(
+        self, resource: Resource, label_selector: str = "", namespace: str | None = None, field_selector: str = ""
+    ) -> list[Obj]:
         query = [("labelSelector", label_selector)] if label_selector else []
+        query += [("fieldSelector", field_selector)] if field_selector else []
         result = self.request("GET", resource.path(namespace), query=query, timeout=120.0)
         items: list[Obj] = result.get("items", [])
         for item in items:  # list items come without these; callers compare whole objects

@@ -82,6 +82,7 @@ CONFIGMAP = BY_KIND[("v1", "ConfigMap")]
 DEPLOYMENT = BY_KIND[("apps/v1", "Deployment")]
 STATEFULSET = BY_KIND[("apps/v1", "StatefulSet")]
 JOB = BY_KIND[("batch/v1", "Job")]
+NODE = BY_KIND[("v1", "Node")]
 CLASS = BY_KIND[(names.API_VERSION, names.KIND)]
 
 

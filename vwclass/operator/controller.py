@@ -92,6 +92,10 @@ class Controller:
         self._due[name] = due
         self._timers[name] = loop.call_at(due, self._fire, name)
 
+    def queue_depth(self) -> int:
+        """Classes waiting for a reconcile (due now or later) or being reconciled."""
+        return len(self._timers.keys() | self._running | self._again)
+
     def healthy(self) -> dict[str, int]:
         return {
             "reconciles": sum(self.reconciles.values()),

@@ -20,12 +20,16 @@ from vwclass.kube.api import Kube
 from vwclass.kube.connect import connect
 from vwclass.kube.resources import CLASS, NAMESPACE, POD, STUDENT_KINDS
 from vwclass.operator.controller import Controller
+from vwclass.operator.metrics import OperatorMetrics
 from vwclass.operator.reconcile import Outcome, reconcile_class
 
 # Child events arrive in bursts while a class provisions; a short delay folds them into one reconcile.
 CHILD_DEBOUNCE = 1.0
 # Threads that bring one class's students up in parallel, shared by every class.
 STUDENT_WORKERS = 16
+# The kinds whose events lead to their class's reconcile, and the objects of them that are ours.
+CHILD_KINDS = (NAMESPACE, POD, *STUDENT_KINDS)
+CHILD_SELECTOR = f"{names.MANAGED_BY}={names.MANAGED_BY_VALUE},{names.CLASS_LABEL}"
 
 
 class RetryForever:
@@ -58,19 +62,30 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     settings.watching.connect_timeout = 30
     settings.networking.request_timeout = 60
     settings.networking.error_backoffs = RetryForever()
+    # Child watches are filtered by label on the server (the handlers' labels= only filter client-side,
+    # after every pod and secret of the cluster has crossed the wire and been parsed).
+    for kind in CHILD_KINDS:
+        group, _slash, version = kind.api_version.rpartition("/")
+        settings.watching.label_selectors[group, version, kind.plural] = CHILD_SELECTOR
     if "kube" not in memo:  # started by `kopf run -m vwclass.operator.handlers`, not by our runner
         memo.kube = connect()
     kube: Kube = memo.kube
     pool = memo.student_pool = ThreadPoolExecutor(STUDENT_WORKERS, thread_name_prefix="vwclass-student")
 
     def reconcile(name: str) -> Outcome:
-        return reconcile_class(kube, name, pool)
+        with metrics.timing_reconcile():
+            outcome = reconcile_class(kube, name, pool)
+        metrics.class_students(name, outcome.students_ready, outcome.students_desired)
+        return outcome
 
     def list_classes() -> list[str]:
         return [body["metadata"]["name"] for body in kube.list(CLASS)]
 
-    memo.controller = Controller(reconcile, list_classes, resync_seconds=memo.get("resync_seconds", 120.0))
-    memo.controller.start()
+    controller = memo.controller = Controller(reconcile, list_classes, resync_seconds=memo.get("resync_seconds", 120.0))
+    metrics = memo.metrics = OperatorMetrics(kube, controller.queue_depth)
+    if memo.get("metrics_address"):
+        metrics.serve(memo.metrics_address)
+    controller.start()
 
 
 @kopf.on.cleanup()
@@ -115,7 +130,7 @@ async def child_changed(labels: Mapping[str, str], memo: Any, **_: Any) -> None:
         memo.controller.request(owner, CHILD_DEBOUNCE)
 
 
-for _kind in (NAMESPACE, POD, *STUDENT_KINDS):
+for _kind in CHILD_KINDS:
     _group, _, _version = _kind.api_version.rpartition("/")
     kopf.on.event(
         _group,

@@ -17,11 +17,11 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
-from vwclass.core import admission, drift, names, rabbitmq, render, status
+from vwclass.core import admission, capacity, drift, names, rabbitmq, render, status
 from vwclass.core.schema import InvalidClass
 from vwclass.core.spec import ClassSpec, Student, parse_class
 from vwclass.kube.api import ApiError, Kube
-from vwclass.kube.resources import BY_KIND, CLASS, NAMESPACE, POD, STUDENT_KINDS, resource_of
+from vwclass.kube.resources import BY_KIND, CLASS, NAMESPACE, NODE, POD, STUDENT_KINDS, resource_of
 
 log = logging.getLogger("vwclass.reconcile")
 Obj = dict[str, Any]
@@ -65,6 +65,9 @@ class Outcome:
 
     requeue_after: float | None = None
     writes: int = 0
+    # The class's students as this reconcile found them, for the metrics (None: no class to count).
+    students_ready: int | None = None
+    students_desired: int | None = None
 
 
 def observe(kube: Kube, class_name: str, pool: Executor) -> Observed:
@@ -291,6 +294,45 @@ def post_event(kube: Kube, body: Obj, kind: str, reason: str, message: str) -> N
         log.warning("could not post event for %s: %s", meta["name"], error)
 
 
+def _unschedulable(pods: dict[str, list[Obj]]) -> bool:
+    return any(
+        c.get("type") == "PodScheduled" and c.get("status") == "False" and c.get("reason") == "Unschedulable"
+        for namespace_pods in pods.values()
+        for pod in namespace_pods
+        for c in (pod.get("status") or {}).get("conditions") or []
+    )
+
+
+def needs_capacity_check(body: Obj, cls: ClassSpec, observed: Observed) -> bool:
+    """Whether this reconcile looks at the nodes: a spec the operator has not yet checked, a pod the
+    scheduler could not place, or a class already short (to see it recover). A class whose pods all
+    run costs no node or pod list at all."""
+    if cls.suspended:
+        return False
+    old = body.get("status") or {}
+    return (
+        old.get("observedGeneration") != body["metadata"].get("generation")
+        or status.condition(old, "Stalled").get("reason") == status.Stalled.INSUFFICIENT_CAPACITY
+        or _unschedulable(observed.pods)
+    )
+
+
+def capacity_shortfall(kube: Kube, body: Obj, cls: ClassSpec) -> str:
+    """The shortfall when the class's missing pods do not fit its usable nodes ("" when they do).
+
+    One LIST of nodes and one of the pods holding room (finished ones filtered out on the server); the
+    class's own placed pods count as used, so only its missing pods are weighed.
+    """
+    try:
+        nodes = kube.list(NODE)
+        pods = kube.list(POD, field_selector=capacity.HOLDING_ROOM)
+    except ApiError as error:  # an install without the nodes rule: the class just goes unchecked
+        log.warning("class %s: cannot check capacity: %s", cls.name, error)
+        return ""
+    verdict = capacity.assess(cls, nodes, pods, *capacity.placement_of(body.get("spec") or {}))
+    return "" if verdict.fits else verdict.message
+
+
 def reconcile_class(kube: Kube, name: str, pool: Executor) -> Outcome:
     body = kube.get(CLASS, name)
     if body is None or body["metadata"].get("deletionTimestamp"):
@@ -323,6 +365,7 @@ def reconcile_class(kube: Kube, name: str, pool: Executor) -> Outcome:
                     ),
                 )
         raise
+    shortfall = capacity_shortfall(kube, body, cls) if needs_capacity_check(body, cls, observed) else ""
     results = list(pool.map(lambda s: ensure_student_safely(kube, cls, s, observed), cls.students))
     writes = sum(r.writes for r in results) + _remove_students(kube, cls, observed)
     conflicts = [r.conflict for r in results if r.conflict]
@@ -336,6 +379,9 @@ def reconcile_class(kube: Kube, name: str, pool: Executor) -> Outcome:
     elif conflicts:
         stalled_reason = status.Stalled.NAMESPACE_CONFLICT
         stalled_message = "; ".join(conflicts[:5]) + (f" (and {len(conflicts) - 5} more)" if len(conflicts) > 5 else "")
+    elif shortfall and not all(r.state.ready for r in results):
+        # Pods would wait Pending without a word; the class names what the nodes lack instead.
+        stalled_reason, stalled_message = status.Stalled.INSUFFICIENT_CAPACITY, shortfall
     new = status.class_status(generation, [r.state for r in results], cls.suspended, stalled_reason, stalled_message)
     new["conditions"].append(admission_policies_condition(kube, generation))
     try:
@@ -346,8 +392,14 @@ def reconcile_class(kube: Kube, name: str, pool: Executor) -> Outcome:
         log.warning("class %s: cannot publish status: %s", name, error)
     if errors:
         raise errors[0]  # after the status says why: the controller backs off and tries again
+    counts = {"students_ready": new["students"]["ready"], "students_desired": new["students"]["desired"]}
     if writes == 0 and all(r.state.ready for r in results):
-        return Outcome(writes=0)
+        return Outcome(writes=0, **counts)
     # Waiting on a person (a name conflict, a bad image) needs no fast polling; provisioning does.
-    waiting_on_people = writes == 0 and all(r.state.ready or r.state.failing for r in results)
-    return Outcome(requeue_after=STALLED_RECHECK if waiting_on_people else PROVISIONING_RECHECK, writes=writes)
+    waiting_on_people = writes == 0 and (
+        all(r.state.ready or r.state.failing for r in results)
+        or stalled_reason is status.Stalled.INSUFFICIENT_CAPACITY  # pod events say when room appears
+    )
+    return Outcome(
+        requeue_after=STALLED_RECHECK if waiting_on_people else PROVISIONING_RECHECK, writes=writes, **counts
+    )

@@ -22,12 +22,18 @@ def run(
     context: str | None = None,
     liveness: str | None = "http://0.0.0.0:8080/healthz",
     resync_seconds: float = 120.0,
+    metrics_address: str | None = None,
 ) -> None:
-    """Runs until interrupted. One replica: kopf peering is off on purpose (standalone)."""
+    """Runs until interrupted. One replica: kopf peering is off on purpose (standalone).
+
+    Prometheus metrics are served on metrics_address (host:port; None: not served).
+    """
     configure_logging()
     kopf.run(
         clusterwide=True,
         standalone=True,
         liveness_endpoint=liveness,
-        memo=kopf.Memo(kube=connect(kubeconfig, context), resync_seconds=resync_seconds),
+        memo=kopf.Memo(
+            kube=connect(kubeconfig, context), resync_seconds=resync_seconds, metrics_address=metrics_address
+        ),
     )

@@ -7,7 +7,7 @@ import sys
 import time
 
 from vwclass.testenv import TestenvError, build, images, realnode
-from vwclass.testenv.cluster import Cluster
+from vwclass.testenv.cluster import FAKE_NODES, Cluster, NodeShape
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,8 +20,27 @@ def main(argv: list[str] | None = None) -> int:
         help="up: add one real node (containerd, kubelet; root; one per machine) beside the kwok nodes; "
         "build: also build its tools and images",
     )
+    shape = NodeShape()
+    parser.add_argument("--nodes", type=int, default=FAKE_NODES, help="kwok nodes (up; default: %(default)s)")
+    parser.add_argument("--node-cpu", default=shape.cpu, help="each node's CPUs (up; default: %(default)s)")
+    parser.add_argument("--node-memory", default=shape.memory, help="each node's memory (up; default: %(default)s)")
+    parser.add_argument(
+        "--node-pods",
+        type=int,
+        default=shape.pods,
+        help="each node's pod slots (up; default: the kubelet's %(default)s)",
+    )
+    parser.add_argument(
+        "--tuned-clients",
+        action="store_true",
+        help="controller manager and scheduler at 500 QPS with more workers (up; default: stock settings)",
+    )
     args = parser.parse_args(argv)
-    cluster = Cluster(args.name)
+    cluster = Cluster(
+        args.name, nodes=args.nodes, node_shape=NodeShape(args.node_cpu, args.node_memory, args.node_pods)
+    )
+    if args.tuned_clients:
+        cluster.tuned_clients = True
     try:
         if args.command == "build":
             started = time.monotonic()

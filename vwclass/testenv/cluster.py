@@ -28,6 +28,31 @@ COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-schedul
 SERVICE_CIDR = "10.96.0.0/16"
 POD_CIDR = "10.200.0.1/16"
 FAKE_NODES = 4
+# Set to 1 to start the controller manager and scheduler with tuned clients (see TUNED_CLIENT_FLAGS).
+TUNED_CLIENTS_ENV = "VWCLASS_TESTENV_TUNED_CLIENTS"
+# Opt-in only: client limits and worker counts of a busy, tuned cluster. Stock settings (20 QPS/30 burst
+# per controller client, 50/100 for the scheduler) are what a classroom's MicroK8s or kubeadm runs, so
+# they are the default; a test whose point is the operator's own throughput on hundreds of students
+# opts in (Cluster.retune) and says why.
+TUNED_CLIENT_FLAGS = (
+    "--kube-api-qps=500",
+    "--kube-api-burst=1000",
+    "--concurrent-namespace-syncs=30",
+    "--concurrent-deployment-syncs=20",
+    "--concurrent-replicaset-syncs=20",
+    "--concurrent-statefulset-syncs=20",
+    "--concurrent-gc-syncs=40",
+)
+
+
+@dataclass(frozen=True)
+class NodeShape:
+    """What one kwok node advertises. The default is a kubelet's: 110 pods (what MicroK8s, kind, k3s
+    and kubeadm keep), on a stated, ordinary server of 16 CPUs and 64Gi."""
+
+    cpu: str = "16"
+    memory: str = "64Gi"
+    pods: int = 110
 
 
 def clusters_root() -> Path:
@@ -69,6 +94,11 @@ class Cluster:
 
     name: str = "default"
     root: Path = field(default_factory=clusters_root)
+    # How `up` shapes the cluster: how many kwok nodes, each of what shape, and whether the controller
+    # manager and scheduler get tuned clients (stock unless VWCLASS_TESTENV_TUNED_CLIENTS=1).
+    nodes: int = FAKE_NODES
+    node_shape: NodeShape = field(default_factory=NodeShape)
+    tuned_clients: bool = field(default_factory=lambda: os.environ.get(TUNED_CLIENTS_ENV) == "1")
 
     @property
     def directory(self) -> Path:
@@ -162,7 +192,16 @@ class Cluster:
         for purpose, port in ports.items():
             if not _port_is_free(port):
                 raise TestenvError(f"port {port} (for {purpose}) is already taken on 127.0.0.1")
-        self._save({"bin": str(bin_dir), "ports": ports, "pids": {}, "address": address, "real_node": bool(node)})
+        self._save(
+            {
+                "bin": str(bin_dir),
+                "ports": ports,
+                "pids": {},
+                "address": address,
+                "real_node": bool(node),
+                "tuned_clients": self.tuned_clients,
+            }
+        )
         self._write_kubeconfigs()
         self._write_scheduler_config()
         for component in COMPONENTS:
@@ -214,6 +253,43 @@ class Cluster:
             os.kill(pid, signal.SIGKILL)
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)  # reap it when it is our child
+
+    def retune(self, tuned: bool) -> None:
+        """Restarts the controller manager and scheduler with tuned (or stock) clients; a test that needs
+        tuned ones sets them, then puts stock ones back."""
+        state = self.state()
+        if bool(state.get("tuned_clients")) == tuned:
+            return
+        state["tuned_clients"] = tuned
+        self._save(state)
+        self._write_scheduler_config()
+        for component in ("kube-controller-manager", "kube-scheduler"):
+            self.stop(component)
+            self.start(component)
+
+    # -- nodes -----------------------------------------------------------------------------------
+    def add_nodes(self, count: int, shape: NodeShape | None = None, prefix: str = "kwok-extra") -> list[str]:
+        """Registers `count` more kwok nodes of `shape` (kwok runs them at once) and waits until Ready."""
+        existing = {line.strip().removeprefix("node/") for line in self.kubectl("get", "nodes", "-o", "name").split()}
+        names: list[str] = []
+        index = 0
+        while len(names) < count:
+            name = f"{prefix}-{index}"
+            index += 1
+            if name not in existing:
+                names.append(name)
+        self._apply([_fake_node(name, shape or self.node_shape) for name in names])
+        self.kubectl("wait", "--for=condition=Ready", *(f"node/{n}" for n in names), "--timeout=60s", timeout=90)
+        return names
+
+    def remove_nodes(self, names: list[str]) -> None:
+        if names:
+            self.kubectl("delete", "node", "--wait=false", "--ignore-not-found", *names)
+
+    def cordon(self, names: list[str], cordoned: bool = True) -> None:
+        """Marks nodes unschedulable (or schedulable again), as `kubectl cordon` does."""
+        for name in names:
+            self.kubectl("patch", "node", name, "-p", json.dumps({"spec": {"unschedulable": cordoned}}))
 
     # -- waiting -------------------------------------------------------------------------------
     def _ssl_context(self) -> ssl.SSLContext:
@@ -276,10 +352,11 @@ class Cluster:
             path.chmod(0o600)
 
     def _write_scheduler_config(self) -> None:
-        # The default client limits (50 QPS) would bound a 300-student class, not the code under test.
+        # Stock client limits (50 QPS, burst 100) unless tuned clients were asked for.
+        limits = "  qps: 500\n  burst: 1000\n" if self.state().get("tuned_clients") else ""
         (self.directory / "scheduler.yaml").write_text(
             "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\n"
-            f"clientConnection:\n  kubeconfig: {self.directory / 'scheduler.kubeconfig'}\n  qps: 500\n  burst: 1000\n"
+            f"clientConnection:\n  kubeconfig: {self.directory / 'scheduler.kubeconfig'}\n{limits}"
             "leaderElection:\n  leaderElect: false\n"
         )
 
@@ -337,14 +414,7 @@ class Cluster:
                 "--leader-elect=false",
                 # PersistentVolumeClaims bind here as on MicroK8s' hostpath-storage (local-only, test use).
                 "--enable-hostpath-provisioner=true",
-                # Client limits and worker counts of a busy real cluster, so they don't bound the tests.
-                "--kube-api-qps=500",
-                "--kube-api-burst=1000",
-                "--concurrent-namespace-syncs=30",
-                "--concurrent-deployment-syncs=20",
-                "--concurrent-replicaset-syncs=20",
-                "--concurrent-statefulset-syncs=20",
-                "--concurrent-gc-syncs=40",
+                *(TUNED_CLIENT_FLAGS if self.state().get("tuned_clients") else ()),
                 # After an outage of the control plane a kubelet sets its pods Ready again; kwok never
                 # does. So a node is not declared lost over an outage the reliability tests cause.
                 "--node-monitor-grace-period=5m",
@@ -375,7 +445,10 @@ class Cluster:
 
     def _register_cluster_objects(self) -> None:
         """Fake nodes (no taint, so unmodified manifests schedule) and a default StorageClass."""
-        documents = [_storage_class()] + [_fake_node(i) for i in range(FAKE_NODES)]
+        self._apply([_storage_class()] + [_fake_node(f"kwok-node-{i}", self.node_shape) for i in range(self.nodes)])
+        self.kubectl("wait", "--for=condition=Ready", "node", "--all", "--timeout=60s", timeout=90)
+
+    def _apply(self, documents: list[dict[str, object]]) -> None:
         manifest = self.directory / "cluster-objects.json"
         manifest.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": documents}))
         deadline = time.monotonic() + 60
@@ -387,20 +460,19 @@ class Cluster:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(1)  # the apiserver may still be bootstrapping its RBAC roles
-        self.kubectl("wait", "--for=condition=Ready", "node", "--all", "--timeout=60s", timeout=90)
 
 
-def _fake_node(index: int) -> dict[str, object]:
-    capacity = {"cpu": "128", "memory": "512Gi", "pods": "1000", "ephemeral-storage": "1Ti"}
+def _fake_node(name: str, shape: NodeShape) -> dict[str, object]:
+    capacity = {"cpu": shape.cpu, "memory": shape.memory, "pods": str(shape.pods), "ephemeral-storage": "1Ti"}
     return {
         "apiVersion": "v1",
         "kind": "Node",
         "metadata": {
-            "name": f"kwok-node-{index}",
+            "name": name,
             "annotations": {"kwok.x-k8s.io/node": "fake"},
             "labels": {
                 "type": "kwok",
-                "kubernetes.io/hostname": f"kwok-node-{index}",
+                "kubernetes.io/hostname": name,
                 "kubernetes.io/os": "linux",
                 "kubernetes.io/arch": "amd64",
             },

@@ -6,6 +6,7 @@ The module ends with vwclass installed again, as the session found it.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -108,7 +109,14 @@ def test_install_then_doctor(cli: Cli, cli_kube: Kube, dns_service: None) -> Non
     _code, checks = eventually(
         lambda: (lambda r: r if r[0] == 0 else None)(_doctor(cli)), timeout=60, what="doctor passing"
     )
-    assert {name: c["state"] for name, c in checks.items()} == {
+    # Each node's free room, then the largest class that fits with each preset.
+    nodes = {name: c for name, c in checks.items() if name.startswith("node ")}
+    assert nodes
+    assert all(re.fullmatch(r"free: \d+ pods, [\d.]+ CPUs, [\d.]+Gi", c["detail"]) for c in nodes.values()), nodes
+    room = checks.pop("room for a class")
+    assert room["state"] == "ok"
+    assert re.fullmatch(r"largest class that fits now: \d+ students \(small\), .*\(large\)", room["detail"]), room
+    assert {name: c["state"] for name, c in checks.items() if name not in nodes} == {
         "cluster reachable": "ok",
         "Kubernetes version": "ok",
         "RBAC": "ok",

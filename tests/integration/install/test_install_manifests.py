@@ -149,6 +149,12 @@ def test_the_examples_apply_cleanly(installed: Kube, example: str) -> None:
             )
         elif document["kind"] == "ConfigMap":  # Argo CD: a health check keyed by our group and kind
             assert "resource.customizations.health.edu.sagecontinuum.org_VirtualWaggleClass" in document["data"]
+        elif document["kind"] == "PodMonitor":  # Prometheus Operator: the operator's pod and metrics port
+            deployment = yaml.safe_load((BASE / "operator-deployment.yaml").read_text())
+            pod = deployment["spec"]["template"]
+            assert document["spec"]["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
+            ports = {p["name"] for c in pod["spec"]["containers"] for p in c.get("ports", [])}
+            assert {e["port"] for e in document["spec"]["podMetricsEndpoints"]} <= ports
         else:
             assert document["kind"] in ("Application", "GitRepository"), document["kind"]
 

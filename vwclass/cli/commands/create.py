@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -25,6 +25,9 @@ from vwclass.cli.classopts import (
 )
 from vwclass.cli.errors import NOT_INSTALLED, Exit, abort
 from vwclass.cli.output import DocumentFormat, DocumentOutputOption
+
+if TYPE_CHECKING:
+    from vwclass.kube.api import Kube
 
 NameArgument = Annotated[
     str,
@@ -48,6 +51,30 @@ def _students_summary(obj: Obj) -> str:
     last = ids[-1] if ids else generated_student_id(count)
     span = f"{prefix}-{first}" if count == 1 else f"{prefix}-{first} ... {prefix}-{last}"
     return f"{count} student{'s' if count != 1 else ''} ({span})"
+
+
+def capacity_warning(kube: Kube, obj: Obj) -> str:
+    """One line when the class cannot fit the nodes it may use ("" when it fits, or cannot be told:
+    a teacher is often not allowed to list nodes, and a check that cannot run says nothing)."""
+    from vwclass.core import capacity
+    from vwclass.core.spec import parse_class
+    from vwclass.kube.api import ApiError
+    from vwclass.kube.resources import NODE, POD
+
+    if obj["spec"].get("suspended"):
+        return ""
+    try:
+        nodes = kube.list(NODE)
+        pods = kube.list(POD, field_selector=capacity.HOLDING_ROOM)
+    except ApiError:
+        return ""
+    verdict = capacity.assess(parse_class(obj), nodes, pods, *capacity.placement_of(obj["spec"]))
+    if verdict.fits:
+        return ""
+    return (
+        f"warning: class {obj['metadata']['name']} will not fit: {verdict.message} "
+        "(it is created anyway; its pods wait Pending until there is room)"
+    )
 
 
 def create(
@@ -92,6 +119,8 @@ def create(
     from vwclass.kube.api import ApiError
     from vwclass.kube.resources import CLASS
 
+    # Weighed before the class exists, so none of its pods count yet; said once it is created.
+    warning = capacity_warning(kube, obj)
     try:
         kube.request("POST", CLASS.path(), body=obj, query=[("fieldManager", session.FIELD_MANAGER)])
     except ApiError as error:
@@ -101,6 +130,8 @@ def create(
             abort(NOT_INSTALLED, Exit.UNREACHABLE)
         raise
     print(f"class {name} created: {_students_summary(obj)}")
+    if warning:
+        output.note(warning)
     if wait:
         body = waiting.wait_ready(kube, name, limit)
         print(f"class {name} is {body['status'].get('phase', 'Ready')}")

@@ -96,6 +96,21 @@ def _admission_policy(kube: Kube, shipped: Obj) -> Check:
     )
 
 
+def _node_room(kube: Kube, nodes: list[Obj]) -> list[Check]:
+    """Each node's free room and the largest class that fits; a warning when pods cannot be read."""
+    from vwclass.core import capacity
+    from vwclass.kube.api import ApiError
+    from vwclass.kube.resources import POD
+
+    if not nodes:
+        return [Check("room for a class", checks.WARNING, "cannot check: no node could be read")]
+    try:
+        pods = kube.list(POD, field_selector=capacity.HOLDING_ROOM)
+    except ApiError as error:
+        return [_unreadable("room for a class", error)]
+    return checks.node_room(nodes, pods)
+
+
 def diagnose(kube: Kube) -> list[Check]:
     """Every check, in the order a teacher would fix them."""
     from vwclass.core import names
@@ -149,6 +164,7 @@ def diagnose(kube: Kube) -> list[Check]:
         ),
         _guarded("your permissions", lambda: checks.access(_denied(kube))),
     ]
+    results += _node_room(kube, nodes)
     if microk8s:
         results.append(checks.microk8s_note(results))
     return results

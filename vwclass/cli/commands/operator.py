@@ -45,6 +45,14 @@ def operator(
             min=1.0,
         ),
     ] = 120.0,
+    metrics: Annotated[
+        str,
+        typer.Option(
+            "--metrics",
+            metavar="HOST:PORT",
+            help="Serve Prometheus metrics there (the Deployment: 0.0.0.0:9090); empty for none.",
+        ),
+    ] = "",
 ) -> None:
     """Run the operator in the foreground (until Ctrl-C).
 
@@ -63,4 +71,4 @@ def operator(
         )
     from vwclass.operator.runner import run
 
-    run(where.kubeconfig, where.context, liveness or None, resync_seconds)
+    run(where.kubeconfig, where.context, liveness or None, resync_seconds, metrics or None)
