@@ -6,6 +6,7 @@ import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from tests.support.kube import eventually
 from vwclass.core import capacity
 from vwclass.core.spec import ClassSpec
 from vwclass.kube.api import Kube
@@ -24,6 +25,12 @@ def only_node(cluster: Cluster, kube: Kube, shape: NodeShape | None = None) -> I
     (name,) = cluster.add_nodes(1, shape, prefix="kwok-classroom")
     cluster.cordon(others)
     try:
+        # Usable once kwok has made it Ready and the node controller lifted its not-ready taint.
+        eventually(
+            lambda: [r for r in capacity.node_rooms(kube.list(NODE), []) if r.name == name],
+            timeout=60,
+            what=f"node {name} usable",
+        )
         yield name
     finally:
         cluster.cordon(others, cordoned=False)

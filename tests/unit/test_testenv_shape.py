@@ -25,8 +25,8 @@ def started(tmp_path: Path, tuned: bool) -> Cluster:
 def test_nodes_default_to_a_kubelets_110_pods_on_a_stated_server() -> None:
     node = testenv._fake_node("kwok-node-0", NodeShape())
     assert node["status"] == {
-        "allocatable": {"cpu": "16", "memory": "64Gi", "pods": "110", "ephemeral-storage": "1Ti"},
-        "capacity": {"cpu": "16", "memory": "64Gi", "pods": "110", "ephemeral-storage": "1Ti"},
+        "allocatable": {"cpu": "48", "memory": "187Gi", "pods": "110", "ephemeral-storage": "1Ti"},
+        "capacity": {"cpu": "48", "memory": "187Gi", "pods": "110", "ephemeral-storage": "1Ti"},
     }
     assert Cluster("x").nodes == testenv.FAKE_NODES
 

@@ -48,10 +48,10 @@ TUNED_CLIENT_FLAGS = (
 @dataclass(frozen=True)
 class NodeShape:
     """What one kwok node advertises. The default is a kubelet's: 110 pods (what MicroK8s, kind, k3s
-    and kubeadm keep), on a stated, ordinary server of 16 CPUs and 64Gi."""
+    and kubeadm keep), on the machine a class often gets: a Chameleon bare-metal node of 48 CPUs, 187Gi."""
 
-    cpu: str = "16"
-    memory: str = "64Gi"
+    cpu: str = "48"
+    memory: str = "187Gi"
     pods: int = 110
 
 

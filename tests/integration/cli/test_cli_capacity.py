@@ -23,13 +23,13 @@ from vwclass.testenv.cluster import Cluster, NodeShape
 def classroom_node(testenv_cluster: Cluster | None, cli_kube: Kube) -> Iterator[str]:
     if testenv_cluster is None:
         pytest.skip("shaping nodes needs the local control plane's kwok, not VWCLASS_TEST_KUBECONFIG")
-    with only_node(testenv_cluster, cli_kube, NodeShape(cpu="16", memory="64Gi", pods=110)) as name:
+    with only_node(testenv_cluster, cli_kube, NodeShape(cpu="48", memory="187Gi", pods=110)) as name:
         yield name
 
 
 def largest(preset: str) -> int:
     cls = parse_class(class_body("sizing", students=1, resources={"preset": preset}))
-    room = capacity.NodeRoom("n", 110, 16000, 64 * 2**30)
+    room = capacity.NodeRoom("n", 110, 48000, 187 * 2**30)
     return capacity.largest_class(capacity.class_need(cls).pods_per_student, [room])
 
 
@@ -59,7 +59,7 @@ def test_doctor_shows_each_nodes_free_room_and_the_largest_class_per_preset(cli:
     assert checks[f"node {classroom_node}"] == {
         "name": f"node {classroom_node}",
         "state": "ok",
-        "detail": "free: 110 pods, 16 CPUs, 64.0Gi",
+        "detail": "free: 110 pods, 48 CPUs, 187.0Gi",
         "fix": "",
     }
     others = [c for name, c in checks.items() if name.startswith("node ") and name != f"node {classroom_node}"]

@@ -25,7 +25,7 @@ from vwclass.testenv.cluster import Cluster, NodeShape
 def classroom_node(testenv_cluster: Cluster | None, kube: Kube) -> Iterator[str]:
     if testenv_cluster is None:
         pytest.skip("shaping nodes needs the local control plane's kwok, not VWCLASS_TEST_KUBECONFIG")
-    with only_node(testenv_cluster, kube, NodeShape(cpu="16", memory="64Gi", pods=110)) as name:
+    with only_node(testenv_cluster, kube, NodeShape(cpu="48", memory="187Gi", pods=110)) as name:
         yield name
 
 
@@ -42,7 +42,7 @@ def test_the_largest_class_the_check_predicts_fits_the_node_and_reads_as_fitting
     kube: Kube, classroom_node: str, operator: EmbeddedOperator
 ) -> None:
     (room,) = rooms(kube)
-    assert room == capacity.NodeRoom(classroom_node, 110, 16000, 64 * 2**30)
+    assert room == capacity.NodeRoom(classroom_node, 110, 48000, 187 * 2**30)
     largest = capacity.largest_class(per_student(), [room])
     assert largest >= 1
     kube.apply(class_body("fullhouse", students=largest))

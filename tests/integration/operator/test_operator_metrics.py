@@ -52,7 +52,7 @@ def test_metrics_show_reconciles_writes_queue_and_students_ready(kubeconfig: Pat
             assert found[("vwclass_operator_reconcile_duration_seconds_count", (("result", "ok"),))] >= 1
             assert ("vwclass_operator_queue_depth", ()) in found
             assert found[("vwclass_operator_writes_total", (("resource", "namespaces"), ("verb", "POST")))] >= 2
-            assert found[("vwclass_operator_writes_total", (("resource", "deployments"), ("verb", "PATCH")))] >= 2
+            assert found[("vwclass_operator_writes_total", (("resource", "statefulsets"), ("verb", "PATCH")))] >= 2
             status_patches = (
                 "vwclass_operator_writes_total",
                 (("resource", "virtualwaggleclasses/status"), ("verb", "PATCH")),
