@@ -375,7 +375,9 @@ class Cluster:
 
     def _register_cluster_objects(self) -> None:
         """Fake nodes (no taint, so unmodified manifests schedule) and a default StorageClass."""
-        documents = [_storage_class()] + [_fake_node(i) for i in range(FAKE_NODES)]
+        documents = [_storage_class(real_node=bool(self.state().get("real_node")))] + [
+            _fake_node(i) for i in range(FAKE_NODES)
+        ]
         manifest = self.directory / "cluster-objects.json"
         manifest.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": documents}))
         deadline = time.monotonic() + 60
@@ -409,7 +411,8 @@ def _fake_node(index: int) -> dict[str, object]:
     }
 
 
-def _storage_class() -> dict[str, object]:
+def _storage_class(real_node: bool) -> dict[str, object]:
+    """The default StorageClass; with a real node, served by localpath.py so non-root pods can write."""
     return {
         "apiVersion": "storage.k8s.io/v1",
         "kind": "StorageClass",
@@ -417,7 +420,7 @@ def _storage_class() -> dict[str, object]:
             "name": "testenv-hostpath",
             "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
         },
-        "provisioner": "kubernetes.io/host-path",
+        "provisioner": "vwclass.testenv/local-path" if real_node else "kubernetes.io/host-path",
         "reclaimPolicy": "Delete",
         "volumeBindingMode": "Immediate",
     }
