@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 import time
 from dataclasses import dataclass
@@ -22,9 +23,8 @@ from vwclass.testenv import TestenvError, build
 
 PAUSE_REFERENCE = "vwclass.local/testenv/pause:v1"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-# Where a build's hooks find the host's CA bundle, and pip's settings for them (no host find-links).
-BUILD_CA = "/tmp/vwclass-build-ca.crt"
-PIP_ENV = f"PIP_CERT={BUILD_CA} PIP_FIND_LINKS= PIP_DISABLE_PIP_VERSION_CHECK=1"
+# pip in a build's hooks: only the wheels downloaded for it (DebianImage.wheels), never the network.
+PIP_ENV = "PIP_NO_INDEX=1 PIP_FIND_LINKS=/wheels PIP_DISABLE_PIP_VERSION_CHECK=1"
 
 
 @dataclass(frozen=True)
@@ -42,15 +42,14 @@ class DebianImage:
     user: str = ""  # the image config's User ("uid:gid"); empty: root
     # Host directories copied into the root before the hooks run (as mmdebstrap's copy-in: to /<name>).
     copy_in: tuple[str, ...] = ()
-    # Hooks that run pip reach PyPI through the host's CA bundle (a proxy's CA, say), copied in for them.
-    uses_pypi: bool = False
+    # Python packages from PyPI: each entry is the arguments of one `pip download` run on the host (whose
+    # pip knows the way to PyPI, proxy and CA included); the hooks install them from /wheels, offline.
+    wheels: tuple[tuple[str, ...], ...] = ()
 
     def key(self) -> str:
         # Fields left at their empty default stay out, so adding a field keeps existing images' keys.
         inputs = {
-            name: value
-            for name, value in self.__dict__.items()
-            if value or name not in ("user", "copy_in", "uses_pypi")
+            name: value for name, value in self.__dict__.items() if value or name not in ("user", "copy_in", "wheels")
         }
         if self.copy_in:  # by content, not by path: every clone and worktree shares the image
             inputs["copy_in"] = [f"{Path(path).name}:{_tree_digest(Path(path))}" for path in self.copy_in]
@@ -91,6 +90,12 @@ RABBITMQ_IMAGE = DebianImage(
 APP_META_CACHE_IMAGE = DebianImage(
     "docker.io/waggle/app-meta-cache:0.1.2",
     packages=("redis-server", "redis-tools"),
+    # The official Redis image is compiled with protected mode off (it would refuse every client from
+    # another pod when no password is set); Debian's is not, so redis-server on PATH turns it off.
+    customize=(
+        "printf '#!/bin/sh\\nexec /usr/bin/redis-server \"$@\" --protected-mode no\\n' "
+        '> "$1"/usr/local/bin/redis-server && chmod 755 "$1"/usr/local/bin/redis-server',
+    ),
     command=("redis-server",),
 )
 # Stand-in for waggle/plugin-base: python3 with pywaggle and sage-data-client from PyPI, at the versions
@@ -103,7 +108,7 @@ PLUGIN_RUNNER_IMAGE = DebianImage(
         "pywaggle==0.56.3 sage-data-client==0.9.1",
     ),
     command=("python3",),
-    uses_pypi=True,
+    wheels=(("pywaggle==0.56.3", "sage-data-client==0.9.1"),),
 )
 STANDINS_DIR = Path(__file__).resolve().parents[2] / "testenv" / "standins"
 # Stand-in for waggle/wes-data-sharing-service (a test double: testenv/standins/data-sharing-service).
@@ -117,14 +122,6 @@ DATA_SHARING_SERVICE_IMAGE = DebianImage(
 
 # What a class with default components runs, besides the project's own image (project_image()).
 CLASS_IMAGES = (RABBITMQ_IMAGE, APP_META_CACHE_IMAGE, PLUGIN_RUNNER_IMAGE, DATA_SHARING_SERVICE_IMAGE)
-
-
-def _host_ca() -> str:
-    """The CA bundle the host's pip trusts (PIP_CERT, then SSL_CERT_FILE, then Debian's bundle)."""
-    for candidate in (os.environ.get("PIP_CERT"), os.environ.get("SSL_CERT_FILE")):
-        if candidate and Path(candidate).is_file():
-            return candidate
-    return "/etc/ssl/certs/ca-certificates.crt"
 
 
 def project_source() -> Path:
@@ -167,7 +164,10 @@ def project_image(stage: Path) -> DebianImage:
         command=("operator",),
         env=(f"PATH=/opt/vwclass/bin:{DEFAULT_PATH}", "PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1"),
         user="10001:10001",
-        uses_pypi=True,
+        wheels=(
+            ("--require-hashes", "-r", str(stage / "requirements" / "image.lock")),
+            ("--require-hashes", "-r", str(stage / "requirements" / "build.lock")),
+        ),
     )
 
 
@@ -281,17 +281,23 @@ def debian_image(image: DebianImage) -> Path:
     # Trim what a container never needs (docs, man pages, apt lists) so images stay small.
     command += ["--dpkgopt=path-exclude=/usr/share/{doc,man,info,locale}/*", "--aptopt=Acquire::Languages none"]
     command += [f"--customize-hook=copy-in {path} /" for path in image.copy_in]
-    if image.uses_pypi:
-        command.append(f'--customize-hook=cp {_host_ca()} "$1"{BUILD_CA}')
+    if image.wheels:
+        wheels = directory / "wheels"
+        shutil.rmtree(wheels, ignore_errors=True)
+        for arguments in image.wheels:
+            pip = [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:", "--dest", str(wheels)]
+            _run_logged([*pip, *arguments], directory / "pip-download.log", f"the wheels of {image.reference}")
+        command.append(f"--customize-hook=copy-in {wheels} /")
     command += [f"--customize-hook={hook}" for hook in image.customize]
-    if image.uses_pypi:
-        command.append(f'--customize-hook=rm -f "$1"{BUILD_CA}')
+    if image.wheels:
+        command.append('--customize-hook=rm -rf "$1"/wheels')
     command += [image.suite, str(rootfs)]
     _say(f"building image {image.reference} (log: {log}) ...")
     started = time.monotonic()
     _run_logged(command, log, f"image {image.reference}")
     write_oci_archive(archive, rootfs, image.reference, image.entrypoint, image.command, image.env, image.user)
     rootfs.unlink()
+    shutil.rmtree(directory / "wheels", ignore_errors=True)
     _say(f"built image {image.reference} in {time.monotonic() - started:.0f}s")
     return archive
 
