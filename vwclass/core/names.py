@@ -19,6 +19,9 @@ STUDENT_LABEL = f"{GROUP}/student"
 # being compared with a rendering, so no reconcile can ever overwrite them.
 CREDENTIALS_LABEL = f"{GROUP}/credentials"
 DISPLAY_NAME_ANNOTATION = f"{GROUP}/display-name"
+# On a student namespace: the toleration keys of the class's placement (comma-separated), which the
+# admission policy lets pods there carry (a student may not edit namespaces, so cannot widen it).
+TOLERATION_KEYS_ANNOTATION = f"{GROUP}/placement-toleration-keys"
 CONFIG_HASH_ANNOTATION = f"{GROUP}/config-hash"
 
 STUDENT_ROLE = "vwclass-student"

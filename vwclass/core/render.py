@@ -178,6 +178,7 @@ def _render_student(
         "api_version": names.API_VERSION,
         "kind": names.KIND,
         "display_name_annotation": names.DISPLAY_NAME_ANNOTATION,
+        "toleration_keys_annotation": names.TOLERATION_KEYS_ANNOTATION,
         "config_hash_annotation": names.CONFIG_HASH_ANNOTATION,
         "student_account": names.STUDENT_SERVICE_ACCOUNT,
         "student_role": names.STUDENT_ROLE,

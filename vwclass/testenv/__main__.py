@@ -50,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
                     print(build.ensure_tool(module))
                 print(images.pause_image())
                 print(images.debian_image(images.TEST_IMAGE))
+                for archive in images.class_images():  # a class with default components, on the real node
+                    print(archive)
             print(f"testenv: binaries ready in {time.monotonic() - started:.0f}s", file=sys.stderr)
         elif args.command == "up":
             started = time.monotonic()

@@ -445,7 +445,10 @@ class Cluster:
 
     def _register_cluster_objects(self) -> None:
         """Fake nodes (no taint, so unmodified manifests schedule) and a default StorageClass."""
-        self._apply([_storage_class()] + [_fake_node(f"kwok-node-{i}", self.node_shape) for i in range(self.nodes)])
+        self._apply(
+            [_storage_class(real_node=bool(self.state().get("real_node")))]
+            + [_fake_node(f"kwok-node-{i}", self.node_shape) for i in range(self.nodes)]
+        )
         self.kubectl("wait", "--for=condition=Ready", "node", "--all", "--timeout=60s", timeout=90)
 
     def _apply(self, documents: list[dict[str, object]]) -> None:
@@ -481,7 +484,8 @@ def _fake_node(name: str, shape: NodeShape) -> dict[str, object]:
     }
 
 
-def _storage_class() -> dict[str, object]:
+def _storage_class(real_node: bool) -> dict[str, object]:
+    """The default StorageClass; with a real node, served by localpath.py so non-root pods can write."""
     return {
         "apiVersion": "storage.k8s.io/v1",
         "kind": "StorageClass",
@@ -489,7 +493,7 @@ def _storage_class() -> dict[str, object]:
             "name": "testenv-hostpath",
             "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
         },
-        "provisioner": "kubernetes.io/host-path",
+        "provisioner": "vwclass.testenv/local-path" if real_node else "kubernetes.io/host-path",
         "reclaimPolicy": "Delete",
         "volumeBindingMode": "Immediate",
     }

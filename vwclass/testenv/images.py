@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 import time
 from dataclasses import dataclass
@@ -21,6 +22,9 @@ from pathlib import Path
 from vwclass.testenv import TestenvError, build
 
 PAUSE_REFERENCE = "vwclass.local/testenv/pause:v1"
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# pip in a build's hooks: only the wheels downloaded for it (DebianImage.wheels), never the network.
+PIP_ENV = "PIP_NO_INDEX=1 PIP_FIND_LINKS=/wheels PIP_DISABLE_PIP_VERSION_CHECK=1"
 
 
 @dataclass(frozen=True)
@@ -35,9 +39,29 @@ class DebianImage:
     variant: str = "essential"
     customize: tuple[str, ...] = ()  # mmdebstrap customize hooks: shell run with the root as $1
     env: tuple[str, ...] = ()
+    user: str = ""  # the image config's User ("uid:gid"); empty: root
+    # Host directories copied into the root before the hooks run (as mmdebstrap's copy-in: to /<name>).
+    copy_in: tuple[str, ...] = ()
+    # Python packages from PyPI: each entry is the arguments of one `pip download` run on the host (whose
+    # pip knows the way to PyPI, proxy and CA included); the hooks install them from /wheels, offline.
+    wheels: tuple[tuple[str, ...], ...] = ()
 
     def key(self) -> str:
-        return hashlib.sha256(json.dumps(self.__dict__, sort_keys=True).encode()).hexdigest()[:16]
+        # Fields left at their empty default stay out, so adding a field keeps existing images' keys.
+        inputs = {
+            name: value for name, value in self.__dict__.items() if value or name not in ("user", "copy_in", "wheels")
+        }
+        if self.copy_in:  # by content, not by path: every clone and worktree shares the image
+            inputs["copy_in"] = [f"{Path(path).name}:{_tree_digest(Path(path))}" for path in self.copy_in]
+        return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _tree_digest(root: Path) -> str:
+    """A digest of every file's relative path and content under root (what copy_in puts in an image)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 # The minimal image the real-node tests run: a shell, coreutils and getent for DNS.
@@ -54,10 +78,97 @@ RABBITMQ_IMAGE = DebianImage(
         'u=$(getent passwd 100 | cut -d: -f1); [ -z "$u" ] || [ "$u" = rabbitmq ] || usermod -u 999 "$u"; '
         'g=$(getent group 101 | cut -d: -f1); [ -z "$g" ] || [ "$g" = rabbitmq ] || groupmod -g 998 "$g"; '
         "groupmod -g 101 rabbitmq; usermod -u 100 -g 101 -d /var/lib/rabbitmq rabbitmq; "
-        "chown -R rabbitmq:rabbitmq /var/lib/rabbitmq /var/log/rabbitmq /etc/rabbitmq'",
+        "chown -R rabbitmq:rabbitmq /var/lib/rabbitmq /var/log/rabbitmq /etc/rabbitmq; "
+        # As the upstream management image does: the plugin enabled in /etc/rabbitmq/enabled_plugins.
+        "rabbitmq-plugins enable --offline rabbitmq_management'",
     ),
     env=("HOME=/var/lib/rabbitmq", "RABBITMQ_LOGS=-"),
+    user="100:101",
 )
+# Stand-in for waggle/app-meta-cache: Redis from Debian (the upstream image is Redis 7 plus a Go helper
+# that the rendered node does not use; the node runs redis-server and redis-cli by name).
+APP_META_CACHE_IMAGE = DebianImage(
+    "docker.io/waggle/app-meta-cache:0.1.2",
+    packages=("redis-server", "redis-tools"),
+    # The official Redis image is compiled with protected mode off (it would refuse every client from
+    # another pod when no password is set); Debian's is not, so redis-server on PATH turns it off.
+    customize=(
+        "printf '#!/bin/sh\\nexec /usr/bin/redis-server \"$@\" --protected-mode no\\n' "
+        '> "$1"/usr/local/bin/redis-server && chmod 755 "$1"/usr/local/bin/redis-server',
+    ),
+    command=("redis-server",),
+)
+# Stand-in for waggle/plugin-base: python3 with pywaggle and sage-data-client from PyPI, at the versions
+# requirements/test.lock pins (upstream: Ubuntu with python3 and pywaggle, root, no entrypoint).
+PLUGIN_RUNNER_IMAGE = DebianImage(
+    "docker.io/waggle/plugin-base:1.1.1-ml",
+    packages=("python3", "python3-pip", "ca-certificates"),
+    customize=(
+        f'chroot "$1" env {PIP_ENV} pip install --quiet --no-cache-dir --break-system-packages '
+        "pywaggle==0.56.3 sage-data-client==0.9.1",
+    ),
+    command=("python3",),
+    wheels=(("pywaggle==0.56.3", "sage-data-client==0.9.1"),),
+)
+STANDINS_DIR = Path(__file__).resolve().parents[2] / "testenv" / "standins"
+# Stand-in for waggle/wes-data-sharing-service (a test double: testenv/standins/data-sharing-service).
+DATA_SHARING_SERVICE_IMAGE = DebianImage(
+    "docker.io/waggle/wes-data-sharing-service:0.14.0",
+    packages=("python3", "python3-pika", "python3-redis"),
+    copy_in=(str(STANDINS_DIR / "data-sharing-service"),),
+    command=("python3", "/data-sharing-service/main.py"),
+    env=("PYTHONUNBUFFERED=1",),
+)
+
+# What a class with default components runs, besides the project's own image (project_image()).
+CLASS_IMAGES = (RABBITMQ_IMAGE, APP_META_CACHE_IMAGE, PLUGIN_RUNNER_IMAGE, DATA_SHARING_SERVICE_IMAGE)
+
+
+def project_source() -> Path:
+    """What the Dockerfile copies into its build stage, staged in one folder (copied in as /src)."""
+    root = Path(__file__).resolve().parents[2]
+    stage = images_dir() / "vwclass-source" / "src"
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir(parents=True)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(root / name, stage / name)
+    (stage / "requirements").mkdir()
+    for name in ("image.lock", "build.lock"):
+        shutil.copy2(root / "requirements" / name, stage / "requirements" / name)
+    for name in ("vwclass", "crds", "manifests"):
+        shutil.copytree(root / name, stage / name, ignore=shutil.ignore_patterns("__pycache__"))
+    return stage
+
+
+def project_image(stage: Path) -> DebianImage:
+    """The project's image (operator and data endpoint) from the Dockerfile's steps, on Debian's python3."""
+    return DebianImage(
+        "ghcr.io/sagecontinuum/vwclass:0.1.0",
+        packages=("python3", "python3-venv", "passwd", "ca-certificates"),
+        copy_in=(str(stage),),
+        customize=(
+            f'chroot "$1" env {PIP_ENV} sh -ec \''
+            "python3 -m venv /opt/vwclass; "
+            "/opt/vwclass/bin/pip install --quiet --no-cache-dir --no-compile --require-hashes "
+            "-r /src/requirements/image.lock; "
+            "python3 -m venv /tmp/build; "
+            "/tmp/build/bin/pip install --quiet --no-cache-dir --require-hashes -r /src/requirements/build.lock; "
+            "cd /src; /tmp/build/bin/pip wheel --quiet --no-cache-dir --no-deps --no-build-isolation "
+            "--wheel-dir /tmp/dist .; "
+            "/opt/vwclass/bin/pip install --quiet --no-cache-dir --no-compile --no-deps /tmp/dist/*.whl; "
+            "rm -rf /src /tmp/build /tmp/dist; "
+            "groupadd --system --gid 10001 vwclass; "
+            "useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin vwclass'",
+        ),
+        entrypoint=("vwclass",),
+        command=("operator",),
+        env=(f"PATH=/opt/vwclass/bin:{DEFAULT_PATH}", "PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1"),
+        user="10001:10001",
+        wheels=(
+            ("--require-hashes", "-r", str(stage / "requirements" / "image.lock")),
+            ("--require-hashes", "-r", str(stage / "requirements" / "build.lock")),
+        ),
+    )
 
 
 def images_dir() -> Path:
@@ -83,6 +194,7 @@ def write_oci_archive(
     entrypoint: tuple[str, ...],
     command: tuple[str, ...],
     env: tuple[str, ...] = (),
+    user: str = "",
 ) -> None:
     """Writes an OCI image layout as a tar: one uncompressed layer, its config, manifest and index."""
     layer_digest = _sha256_file(layer)
@@ -92,8 +204,12 @@ def write_oci_archive(
         "config": {
             "Entrypoint": list(entrypoint) or None,
             "Cmd": list(command) or None,
-            "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", *env],
+            "Env": [
+                *(() if any(e.startswith("PATH=") for e in env) else (f"PATH={DEFAULT_PATH}",)),
+                *env,
+            ],
             "WorkingDir": "/",
+            **({"User": user} if user else {}),
         },
         "rootfs": {"type": "layers", "diff_ids": [f"sha256:{layer_digest}"]},
         "history": [{"created_by": "vwclass.testenv.images"}],
@@ -164,15 +280,36 @@ def debian_image(image: DebianImage) -> Path:
         command.append("--include=" + ",".join(image.packages))
     # Trim what a container never needs (docs, man pages, apt lists) so images stay small.
     command += ["--dpkgopt=path-exclude=/usr/share/{doc,man,info,locale}/*", "--aptopt=Acquire::Languages none"]
+    command += [f"--customize-hook=copy-in {path} /" for path in image.copy_in]
+    if image.wheels:
+        wheels = directory / "wheels"
+        shutil.rmtree(wheels, ignore_errors=True)
+        for arguments in image.wheels:
+            pip = [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:", "--dest", str(wheels)]
+            _run_logged([*pip, *arguments], directory / "pip-download.log", f"the wheels of {image.reference}")
+        command.append(f"--customize-hook=copy-in {wheels} /")
     command += [f"--customize-hook={hook}" for hook in image.customize]
+    if image.wheels:
+        command.append('--customize-hook=rm -rf "$1"/wheels')
     command += [image.suite, str(rootfs)]
     _say(f"building image {image.reference} (log: {log}) ...")
     started = time.monotonic()
     _run_logged(command, log, f"image {image.reference}")
-    write_oci_archive(archive, rootfs, image.reference, image.entrypoint, image.command, image.env)
+    write_oci_archive(archive, rootfs, image.reference, image.entrypoint, image.command, image.env, image.user)
     rootfs.unlink()
+    shutil.rmtree(directory / "wheels", ignore_errors=True)
     _say(f"built image {image.reference} in {time.monotonic() - started:.0f}s")
     return archive
+
+
+def class_images(workers: int = 2) -> list[Path]:
+    """Every image a class with default components runs, built (or reused) two at a time: most of a
+    build waits on downloads and dpkg, so two overlap well on two cores."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    wanted = [*CLASS_IMAGES, project_image(project_source())]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(debian_image, wanted))
 
 
 def pause_image() -> Path:

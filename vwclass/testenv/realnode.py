@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -31,7 +32,9 @@ POD_SUBNET = "10.223.0.0/24"  # clear of the service range and of kwok's pod add
 LABEL = "vwclass.testenv/real-node"
 LOCK = Path("/run/vwclass-testenv-real-node")
 CONTAINERD_STATE = Path("/run/vwclass-testenv/containerd")
-COMPONENTS = ("containerd", "kubelet", "kube-proxy", "kube-router")
+COMPONENTS = ("containerd", "kubelet", "kube-proxy", "kube-router", "local-path")
+# Components run by Python (whichever interpreter `up` used): known by the module in their command line.
+PYTHON_MODULES = {"local-path": "vwclass.testenv.localpath"}
 # Set by the kubelet, the bridge plugin (ip_forward), kube-proxy and us; restored on down.
 SYSCTLS = (
     "vm.overcommit_memory",
@@ -74,10 +77,12 @@ def _sysctl_path(name: str) -> Path:
 
 def _alive(pid: int, binary: str) -> bool:
     try:
-        argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
     except OSError:
         return False
-    return Path(argv0).name == binary
+    if binary in PYTHON_MODULES:
+        return PYTHON_MODULES[binary] in argv
+    return Path(argv[0]).name == binary
 
 
 def _kill(pid: int, binary: str, timeout: float = 10.0) -> None:
@@ -261,6 +266,18 @@ class RealNode:
                 "--metrics-port=0",
                 "--health-port=0",
                 f"--service-cluster-ip-range={_service_cidr()}",
+            ],
+        )
+        # Volumes of the default StorageClass that a non-root pod can write (localpath.py says why).
+        self._spawn(
+            "local-path",
+            [
+                sys.executable,
+                "-m",
+                PYTHON_MODULES["local-path"],
+                f"--server={self.cluster.server}",
+                f"--pki={self.cluster.directory / 'pki'}",
+                f"--root={self.directory / 'volumes'}",
             ],
         )
         # Cluster DNS as a pod (clusterdns.py): its image holds the CoreDNS binary built here.

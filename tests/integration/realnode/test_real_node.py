@@ -39,10 +39,11 @@ def _our_processes() -> list[str]:
     found = []
     for proc in Path("/proc").glob("[0-9]*"):
         try:
-            argv0 = (proc / "cmdline").read_bytes().split(b"\0")[0].decode()
+            argv = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
+            argv0 = argv[0]
         except OSError:
             continue
-        if Path(argv0).name in OUR_BINARIES:
+        if Path(argv0).name in OUR_BINARIES or realnode.PYTHON_MODULES["local-path"] in argv:
             found.append(f"{proc.name} {argv0}")
     return found
 
@@ -171,6 +172,53 @@ def test_network_policy_is_enforced_by_the_kernel_and_dns_to_kube_system_stays_o
         assert time.monotonic() < deadline, "the NetworkPolicy was not enforced within 30 s"
     assert cluster.kubectl("exec", "probe", "--", "getent", "hosts", "kubernetes.default").split()[0] == "10.96.0.1"
     cluster.kubectl("delete", "-f", str(manifest))
+
+
+def test_a_non_root_pod_writes_its_claims_volume_and_the_volume_goes_with_the_claim(cluster: Cluster) -> None:
+    """The default StorageClass gives a pod running as any uid (RabbitMQ's 100, the data endpoint's
+    10001) a volume it can write, and deleting the claim removes the volume and its directory."""
+    claim = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "scratch", "namespace": "default"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "16Mi"}}},
+    }
+    writer = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "writer", "namespace": "default"},
+        "spec": {
+            "nodeSelector": {realnode.LABEL: "true"},
+            "tolerations": [{"key": realnode.LABEL, "operator": "Equal", "value": "true", "effect": "NoSchedule"}],
+            "terminationGracePeriodSeconds": 0,
+            "restartPolicy": "Never",
+            "securityContext": {"runAsUser": 10001, "runAsGroup": 10001, "runAsNonRoot": True, "fsGroup": 10001},
+            "containers": [
+                {
+                    "name": "main",
+                    "image": images.TEST_IMAGE.reference,
+                    "imagePullPolicy": "Never",
+                    "command": ["/bin/sh", "-c", "echo kept > /data/record && cat /data/record"],
+                    "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+                }
+            ],
+            "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "scratch"}}],
+        },
+    }
+    realnode.RealNode(cluster).import_image(images.debian_image(images.TEST_IMAGE))
+    manifest = cluster.directory / "writer.json"
+    manifest.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": [claim, writer]}))
+    cluster.kubectl("apply", "-f", str(manifest))
+    cluster.kubectl("wait", "--for=jsonpath={.status.phase}=Succeeded", "pod/writer", "--timeout=120s", timeout=150)
+    assert cluster.kubectl("logs", "writer").strip() == "kept"
+    volume = cluster.kubectl("get", "pvc", "scratch", "-o", "jsonpath={.spec.volumeName}")
+    directory = Path(cluster.kubectl("get", "pv", volume, "-o", "jsonpath={.spec.hostPath.path}"))
+    assert (directory / "record").read_text() == "kept\n"
+    cluster.kubectl("delete", "-f", str(manifest), "--wait=true", timeout=90)
+    deadline = time.monotonic() + 30
+    while directory.exists() or cluster.kubectl("get", "pv", "-o", "name").strip():
+        assert time.monotonic() < deadline, "the released volume and its directory were not removed within 30 s"
+        time.sleep(0.5)
 
 
 def test_a_second_real_node_on_this_machine_is_refused_in_one_line(cluster: Cluster) -> None:

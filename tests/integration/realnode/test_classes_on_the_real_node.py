@@ -1,0 +1,99 @@
+"""Classes placed on the real node come up for real: their containers run from the images built here
+(under the CRD's default references) and the class turns Ready because their probes pass.
+
+These check behaviour, not layout: they wait for the class's Ready condition and read its status, and
+ask of every pod the class made only that it runs on the real node with every container started and
+ready, whatever the number of pods a student's node has.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.support.classes import class_body, class_namespaces, delete_class, install, wait_ready
+from tests.support.embedded_operator import EmbeddedOperator
+from tests.support.kube import unique
+from vwclass.kube.api import Kube
+from vwclass.kube.connect import connect
+from vwclass.testenv import images, realnode
+from vwclass.testenv.cluster import Cluster
+
+pytestmark = pytest.mark.realnode
+
+ON_THE_REAL_NODE = {
+    "nodeSelector": {realnode.LABEL: "true"},
+    "tolerations": [{"key": realnode.LABEL, "operator": "Equal", "value": "true", "effect": "NoSchedule"}],
+}
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    cluster = Cluster(f"pytest-realnode-classes-{os.getpid()}")
+    cluster.up(real_node=True)
+    try:
+        node = realnode.RealNode(cluster)
+        started = time.monotonic()
+        for archive in images.class_images():
+            node.import_image(archive)
+        print(f"\nthe class's images built (or reused) and imported in {time.monotonic() - started:.1f}s")
+        yield cluster
+    finally:
+        cluster.down()
+
+
+@pytest.fixture(scope="module")
+def operator(cluster: Cluster) -> Iterator[Kube]:
+    kube = connect(str(cluster.kubeconfig))
+    install(kube)
+    with EmbeddedOperator(str(cluster.kubeconfig)) as running:
+        yield running.kube
+
+
+def _pods(cluster: Cluster, namespaces: set[str]) -> list[dict[str, Any]]:
+    pods: list[dict[str, Any]] = []
+    for namespace in sorted(namespaces):
+        pods += json.loads(cluster.kubectl("get", "pods", "-n", namespace, "-o", "json"))["items"]
+    return pods
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        pytest.param({}, id="default-components"),
+        pytest.param({"components": {"dataSharingService": False}}, id="no-data-sharing-service"),
+        pytest.param({"podSecurity": "restricted"}, id="restricted"),
+    ],
+)
+def test_a_class_of_two_on_the_real_node_is_ready_because_its_containers_run(
+    cluster: Cluster, operator: Kube, spec: dict[str, Any]
+) -> None:
+    name = unique("real")
+    created = time.monotonic()
+    operator.apply(class_body(name, students=2, placement=ON_THE_REAL_NODE, **spec))
+    try:
+        body = wait_ready(operator, name, students=2, timeout=600)
+        print(f"\nclass {name} {spec or 'default'}: Ready {time.monotonic() - created:.1f}s after creation")
+        assert body["status"]["students"]["ready"] == 2
+        namespaces = class_namespaces(operator, name)
+        assert len(namespaces) == 2
+        pods = _pods(cluster, namespaces)
+        assert pods, "a Ready class runs pods"
+        for pod in pods:
+            where = f"{pod['metadata']['namespace']}/{pod['metadata']['name']}"
+            assert pod["spec"]["nodeName"] == realnode.NODE_NAME, where
+            if pod["status"].get("phase") == "Succeeded":  # a finished job's pod, if the layout has one
+                continue
+            statuses = pod["status"].get("containerStatuses", [])
+            assert statuses, where
+            for container in statuses:
+                # Started by containerd and passing its readiness probe, not merely scheduled.
+                assert "running" in container["state"], (where, container["name"], container["state"])
+                assert container["ready"], (where, container["name"])
+    finally:
+        delete_class(operator, name, timeout=300)
