@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 CLUSTER ?= default
 PYTEST_ARGS ?=
 
-.PHONY: venv lock testenv test test-reliability unit lint cluster-up cluster-down cluster-status demo demo-down clean
+.PHONY: venv lock testenv realnode-tools test test-reliability unit lint cluster-up cluster-down cluster-status demo demo-down clean
 
 # The exact versions (and hashes) of requirements/test.lock, then the project itself on top of them.
 $(VENV)/.installed: pyproject.toml requirements/test.lock
@@ -28,6 +28,9 @@ lock: venv  ## pin every dependency again (requirements/*.lock) at its newest al
 testenv: venv  ## build (or reuse) the control-plane binaries
 	$(BIN)/python -m vwclass.testenv build
 
+realnode-tools: venv  ## build (or reuse) the real node's tools and images (kubelet, kube-router, CoreDNS, a class's images)
+	$(BIN)/python -m vwclass.testenv build --real-node
+
 # Lint and format, types, and the layering contracts. `make lint` always runs them; `make test` runs
 # them only when a source changed since the last pass (CI runs `make lint`, then `make test`).
 LINTED := $(VENV)/.linted
@@ -48,7 +51,7 @@ $(LINTED): $(VENV)/.installed pyproject.toml $(shell find vwclass tests bench sc
 unit: venv
 	$(BIN)/python -m pytest tests/unit -q $(PYTEST_ARGS)
 
-test: $(LINTED) testenv  ## the whole suite but the minutes-long reliability tests, on a fresh local control plane
+test: $(LINTED) testenv realnode-tools  ## the whole suite but the minutes-long reliability tests, on a fresh local control plane
 	$(BIN)/python -m pytest -q -ra -m "not reliability" $(PYTEST_ARGS)
 
 test-reliability: testenv  ## faults (operator SIGKILLs, API server and etcd outages) and load (10x30, 300)
