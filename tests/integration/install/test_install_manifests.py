@@ -175,3 +175,10 @@ def test_kustomize_renders_every_shipped_object_exactly_as_written(kubeconfig: P
     for document in written:
         key = (document["kind"], document["metadata"]["name"])
         assert by_key[key] == document, key
+
+
+def test_kubectl_apply_k_after_vwclass_install_meets_no_conflict(installed: Kube, kubeconfig: Path) -> None:
+    """The fixture applied with kubectl, then as `vwclass install` does; kubectl again must agree with
+    what the server holds (atomic structs such as a policy's matchConstraints carry its defaults)."""
+    again = kubectl(kubeconfig, "apply", "--server-side", "-k", str(BASE))
+    assert again.returncode == 0, again.stderr
