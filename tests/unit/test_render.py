@@ -316,3 +316,19 @@ def test_without_placement_no_pod_names_a_node_or_a_taint() -> None:
         if obj["kind"] in ("Deployment", "StatefulSet"):
             assert "nodeSelector" not in obj["spec"]["template"]["spec"]
             assert "tolerations" not in obj["spec"]["template"]["spec"]
+
+
+@pytest.mark.parametrize(
+    "components",
+    [{}, {"dataSharingService": False}, {"playback": True, "jupyter": True}],
+    ids=["default", "no-data-sharing", "playback-jupyter"],
+)
+def test_no_two_containers_of_a_node_listen_on_one_port(components: dict[str, bool]) -> None:
+    """The node is one pod: its containers share one network, so a port taken twice crash-loops one of
+    them (the data-sharing service's metrics once sat on the data endpoint's 8080; kwok never noticed)."""
+    cls = make_class(components=components)
+    (node,) = [o for o in render.student_objects(cls, cls.students[0], CREDS) if o["kind"] == "StatefulSet"]
+    pod = node["spec"]["template"]["spec"]
+    ports = [p["containerPort"] for c in pod.get("initContainers", []) + pod["containers"] for p in c.get("ports", [])]
+    assert ports
+    assert len(ports) == len(set(ports)), sorted(ports)
