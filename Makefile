@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 CLUSTER ?= default
 PYTEST_ARGS ?=
 
-.PHONY: venv lock testenv realnode-tools test test-realnode-pending test-reliability unit lint cluster-up cluster-down cluster-status demo demo-down clean
+.PHONY: venv lock testenv realnode-tools test test-reliability unit lint cluster-up cluster-down cluster-status demo demo-down clean
 
 # The exact versions (and hashes) of requirements/test.lock, then the project itself on top of them.
 $(VENV)/.installed: pyproject.toml requirements/test.lock
@@ -52,10 +52,7 @@ unit: venv
 	$(BIN)/python -m pytest tests/unit -q $(PYTEST_ARGS)
 
 test: $(LINTED) testenv realnode-tools  ## the whole suite but the minutes-long reliability tests, on a fresh local control plane
-	$(BIN)/python -m pytest -q -ra -m "not reliability and not realnode_pending" $(PYTEST_ARGS)
-
-test-realnode-pending: realnode-tools  ## real-node cases that do not pass yet (issue 10)
-	$(BIN)/python -m pytest -q -ra -m realnode_pending $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -ra -m "not reliability" $(PYTEST_ARGS)
 
 test-reliability: testenv  ## faults (operator SIGKILLs, API server and etcd outages) and load (10x30, 300)
 	$(BIN)/python -m pytest tests/reliability -q -ra -s -m reliability $(PYTEST_ARGS)
@@ -71,7 +68,7 @@ cluster-status: venv
 
 DEMO_CLUSTER ?= demo
 
-demo: testenv  ## the main job: a 30-student class on the local control plane, left running
+demo: testenv realnode-tools  ## the main job: a 30-student class on the local control plane, left running
 	CLUSTER=$(DEMO_CLUSTER) scripts/demo.sh
 
 demo-down: venv

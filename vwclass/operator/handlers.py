@@ -97,10 +97,12 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
 @kopf.on.login()
 def login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
     cfg = memo.kube.api_client.configuration
+    if cfg.refresh_api_key_hook is not None:
+        # In a pod: re-read the ServiceAccount token, which the kubelet rotates, at every (re-)login.
+        cfg.refresh_api_key_hook(cfg)
     # The client keeps "Bearer <token>" under BearerToken (older releases: authorization).
     keys = cfg.api_key or {}
-    header = keys.get("BearerToken") or keys.get("authorization") or ""
-    token = header.removeprefix("Bearer ").strip() or None
+    token = bearer_token(keys.get("BearerToken") or keys.get("authorization") or "")
     return kopf.ConnectionInfo(
         server=cfg.host,
         ca_path=cfg.ssl_ca_cert,
@@ -109,6 +111,17 @@ def login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
         private_key_path=cfg.key_file,
         token=token,
     )
+
+
+def bearer_token(header: str) -> str | None:
+    """The token of an Authorization header's value, whatever the scheme's case, or None if empty.
+
+    The client writes "Bearer <token>" from a kubeconfig but "bearer <token>" in a pod (its in-cluster
+    loader), and kopf adds its own "Bearer ": a case-sensitive strip sent "Bearer bearer ..." (401).
+    """
+    scheme, _, credential = header.strip().partition(" ")
+    token = credential.strip() if scheme.lower() == "bearer" else header.strip()
+    return token or None
 
 
 @kopf.on.probe(id="reconciles")

@@ -15,6 +15,9 @@ def configure_logging() -> None:
     kopf.configure(verbose=False)
     # urllib3 warns of each low-level retry; vwclass.kube already logs the request that is retried.
     logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
+    # A line per kubelet probe of /healthz (every 10 s in a pod) buries the operator's own lines.
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    logging.getLogger("kopf.activities.probe").setLevel(logging.WARNING)
 
 
 def run(

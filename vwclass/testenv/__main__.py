@@ -17,7 +17,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--real-node",
         action="store_true",
-        help="up: add one real node (containerd, kubelet; root; one per machine) beside the kwok nodes; "
+        help="up: add one real node (containerd, kubelet; root; one per machine) beside the kwok nodes, with "
+        "the images of a class with default components; "
         "build: also build its tools and images",
     )
     shape = NodeShape()
@@ -56,6 +57,10 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "up":
             started = time.monotonic()
             cluster.up(real_node=args.real_node)
+            if args.real_node:  # a class with default images then runs there unchanged
+                node = realnode.RealNode(cluster)
+                for archive in images.class_images():
+                    node.import_image(archive)
             print(f"testenv: cluster '{args.name}' up in {time.monotonic() - started:.0f}s", file=sys.stderr)
             print(cluster.kubectl("get", "nodes"), file=sys.stderr, end="")
             print(f"export KUBECONFIG={cluster.kubeconfig}")

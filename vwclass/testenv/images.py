@@ -102,13 +102,26 @@ APP_META_CACHE_IMAGE = DebianImage(
 # requirements/test.lock pins (upstream: Ubuntu with python3 and pywaggle, root, no entrypoint).
 PLUGIN_RUNNER_IMAGE = DebianImage(
     "docker.io/waggle/plugin-base:1.1.1-ml",
-    packages=("python3", "python3-pip", "ca-certificates"),
+    # libstdc++6: numpy's wheel (under sage-data-client's pandas) links it; upstream's Ubuntu base has it.
+    packages=("python3", "python3-pip", "ca-certificates", "libstdc++6"),
     customize=(
         f'chroot "$1" env {PIP_ENV} pip install --quiet --no-cache-dir --break-system-packages '
         "pywaggle==0.56.3 sage-data-client==0.9.1",
     ),
     command=("python3",),
     wheels=(("pywaggle==0.56.3", "sage-data-client==0.9.1"),),
+)
+# The runner with JupyterLab, for a class with components.jupyter (only the real-node capacity bench runs
+# one): the plugin-base stand-in plus JupyterLab from PyPI, under a reference of the test environment's own.
+JUPYTER_RUNNER_IMAGE = DebianImage(
+    "vwclass.testenv/plugin-base-jupyter:1.1.1-ml",
+    packages=PLUGIN_RUNNER_IMAGE.packages,
+    customize=(
+        f'chroot "$1" env {PIP_ENV} pip install --quiet --no-cache-dir --break-system-packages '
+        "pywaggle==0.56.3 sage-data-client==0.9.1 jupyterlab==4.4.10",
+    ),
+    command=PLUGIN_RUNNER_IMAGE.command,
+    wheels=(("pywaggle==0.56.3", "sage-data-client==0.9.1", "jupyterlab==4.4.10"),),
 )
 STANDINS_DIR = Path(__file__).resolve().parents[2] / "testenv" / "standins"
 # Stand-in for waggle/wes-data-sharing-service (a test double: testenv/standins/data-sharing-service).
@@ -144,7 +157,9 @@ def project_image(stage: Path) -> DebianImage:
     """The project's image (operator and data endpoint) from the Dockerfile's steps, on Debian's python3."""
     return DebianImage(
         "ghcr.io/sagecontinuum/vwclass:0.1.0",
-        packages=("python3", "python3-venv", "passwd", "ca-certificates"),
+        # libstdc++6: google-re2's wheel (under cel-python) links it; python:*-slim has it because apt
+        # needs it, and mmdebstrap's variant here has no apt.
+        packages=("python3", "python3-venv", "passwd", "ca-certificates", "libstdc++6"),
         copy_in=(str(stage),),
         customize=(
             f'chroot "$1" env {PIP_ENV} sh -ec \''

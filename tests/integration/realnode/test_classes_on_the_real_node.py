@@ -65,11 +65,9 @@ def _pods(cluster: Cluster, namespaces: set[str]) -> list[dict[str, Any]]:
 @pytest.mark.parametrize(
     "spec",
     [
-        # Pending (issue 10): with the data-sharing service on, the one-pod node does not turn Ready on the
-        # real node yet; `make test-realnode-pending` runs these two.
-        pytest.param({}, id="default-components", marks=pytest.mark.realnode_pending),
+        pytest.param({}, id="default-components"),
         pytest.param({"components": {"dataSharingService": False}}, id="no-data-sharing-service"),
-        pytest.param({"podSecurity": "restricted"}, id="restricted", marks=pytest.mark.realnode_pending),
+        pytest.param({"podSecurity": "restricted"}, id="restricted"),
     ],
 )
 def test_a_class_of_two_on_the_real_node_is_ready_because_its_containers_run(
