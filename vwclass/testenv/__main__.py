@@ -58,9 +58,9 @@ def main(argv: list[str] | None = None) -> int:
             started = time.monotonic()
             cluster.up(real_node=args.real_node)
             if args.real_node:  # a class with default images then runs there unchanged
-                node = realnode.RealNode(cluster)
+                real_node = realnode.RealNode(cluster)
                 for archive in images.class_images():
-                    node.import_image(archive)
+                    real_node.import_image(archive)
             print(f"testenv: cluster '{args.name}' up in {time.monotonic() - started:.0f}s", file=sys.stderr)
             print(cluster.kubectl("get", "nodes"), file=sys.stderr, end="")
             print(f"export KUBECONFIG={cluster.kubeconfig}")
