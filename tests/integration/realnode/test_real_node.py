@@ -76,6 +76,22 @@ def test_a_machine_without_containerd_gets_one_line_and_no_leftovers(monkeypatch
         bare.down()
 
 
+def test_an_image_build_that_fails_gets_one_line_pointing_at_its_log(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    broken = images.DebianImage("vwclass.testenv/broken:1", wheels=(("vwclass-no-such-distribution==0.0.1",),))
+    with pytest.raises(testenv.TestenvError) as raised:
+        images.debian_image(broken)
+    message = str(raised.value)
+    assert "\n" not in message
+    assert message.startswith("building the wheels of vwclass.testenv/broken:1 failed")
+    log = Path(message.rsplit("see ", 1)[1])
+    assert log.is_file()
+    assert "vwclass-no-such-distribution" in log.read_text()  # pip's own words are in the log it points at
+    assert not list(tmp_path.rglob("image.tar")), "no archive is left for a failed build"
+
+
 def test_an_address_already_taken_gets_one_line_and_no_leftovers() -> None:
     squatter = "vwc-squat0"
     subprocess.run(["ip", "link", "add", squatter, "type", "bridge"], check=True)
