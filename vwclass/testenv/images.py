@@ -24,6 +24,8 @@ from vwclass.testenv import TestenvError, build
 PAUSE_REFERENCE = "vwclass.local/testenv/pause:v1"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # pip in a build's hooks: only the wheels downloaded for it (DebianImage.wheels), never the network.
+# Debian bookworm's python3, which every image with Python runs.
+DEBIAN_PYTHON = "3.11.2"
 PIP_ENV = "PIP_NO_INDEX=1 PIP_FIND_LINKS=/wheels PIP_DISABLE_PIP_VERSION_CHECK=1"
 
 
@@ -301,6 +303,9 @@ def debian_image(image: DebianImage) -> Path:
         shutil.rmtree(wheels, ignore_errors=True)
         for arguments in image.wheels:
             pip = [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:", "--dest", str(wheels)]
+            # Wheels for the image's python3, not the host's: a newer host would take releases that
+            # Debian's python refuses (e.g. soupsieve for >= 3.11.5).
+            pip += [f"--python-version={DEBIAN_PYTHON}"]
             _run_logged([*pip, *arguments], directory / "pip-download.log", f"the wheels of {image.reference}")
         command.append(f"--customize-hook=copy-in {wheels} /")
     command += [f"--customize-hook={hook}" for hook in image.customize]
