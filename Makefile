@@ -68,7 +68,7 @@ cluster-status: venv
 
 DEMO_CLUSTER ?= demo
 
-demo: testenv realnode-tools  ## the main job: a 30-student class on the local control plane, left running
+demo: testenv $(if $(filter 0,$(REAL_STUDENTS)),,realnode-tools)  ## the main job: a 30-student class on the local control plane, left running
 	CLUSTER=$(DEMO_CLUSTER) scripts/demo.sh
 
 demo-down: venv
