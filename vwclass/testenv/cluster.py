@@ -73,11 +73,7 @@ class Cluster:
 
     # -- state -------------------------------------------------------------------------------
     def state(self) -> dict[str, object]:
-        try:
-            loaded: dict[str, object] = json.loads(self.state_file.read_text())
-            return loaded
-        except (OSError, ValueError):
-            return {}
+        return processes.read_state(self.state_file)
 
     def _save(self, state: dict[str, object]) -> None:
         self.state_file.write_text(json.dumps(state, indent=2))

@@ -8,6 +8,7 @@ have given it to somebody else's process since, so each is also checked by its c
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -64,6 +65,15 @@ def stop(pid: int, binary: str, timeout: float, module: str | None = None) -> No
         os.kill(pid, signal.SIGKILL)
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)  # reap it when it is our child
+
+
+def read_state(path: Path) -> dict[str, object]:
+    """The JSON state file at path, where the pids are kept; {} when there is none (nothing started)."""
+    try:
+        loaded: dict[str, object] = json.loads(path.read_text())
+        return loaded
+    except (OSError, ValueError):
+        return {}
 
 
 def free_port() -> int:

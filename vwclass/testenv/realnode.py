@@ -98,11 +98,7 @@ class RealNode:
         return self.directory / "state.json"
 
     def state(self) -> dict[str, object]:
-        try:
-            loaded: dict[str, object] = json.loads(self.state_file.read_text())
-            return loaded
-        except (OSError, ValueError):
-            return {}
+        return processes.read_state(self.state_file)
 
     def _update(self, **changes: object) -> None:
         state = self.state()
