@@ -2,6 +2,7 @@
 
 A cluster lives in one directory (certificates, kubeconfigs, etcd data, logs, state.json with pids
 and ports). Ports are picked free at start, so two clusters with different names never collide.
+What each component runs with is controlplane.py's; how a process is started and stopped, processes.py's.
 """
 
 from __future__ import annotations
