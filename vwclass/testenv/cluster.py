@@ -236,20 +236,22 @@ class Cluster:
     def _wait_http(
         self, url: str, component: str, timeout: float = 90.0, context: ssl.SSLContext | None = None
     ) -> None:
-        deadline = time.monotonic() + timeout
         last = ""
-        while time.monotonic() < deadline:
-            pid = self.pids().get(component)
-            if pid is not None and not processes.alive(pid, component):
-                raise TestenvError(f"{component} stopped while starting; see {self.log(component)}")
+
+        def answers() -> bool:
+            nonlocal last
             try:
                 with urllib.request.urlopen(url, timeout=5, context=context) as response:
-                    if response.status == 200:
-                        return
+                    return bool(response.status == 200)
             except (urllib.error.URLError, OSError) as error:
                 last = str(error)
-            time.sleep(0.3)
-        raise TestenvError(f"{component} not ready after {timeout:.0f}s ({last}); see {self.log(component)}")
+                return False
+
+        def running() -> bool:
+            pid = self.pids().get(component)
+            return pid is None or processes.alive(pid, component)
+
+        processes.wait_until(answers, component, running, self.log(component), timeout, 0.3, why_not=lambda: last)
 
     def wait_apiserver(self, timeout: float = 90.0) -> None:
         self._wait_http(f"{self.server}/readyz", "kube-apiserver", timeout, self._ssl_context())

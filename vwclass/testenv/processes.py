@@ -53,6 +53,31 @@ def start(
         raise TestenvError(f"{component} exited at once (code {process.returncode}); see {log}")
 
 
+def wait_until(
+    ready: Callable[[], bool],
+    component: str,
+    running: Callable[[], bool],
+    log: Path,
+    timeout: float,
+    interval: float,
+    what: str = "",
+    why_not: Callable[[], str] = lambda: "",
+) -> None:
+    """Polls ready() every `interval` seconds until it holds. Fails at once, naming log, when running()
+    says the component has stopped (it never will be ready), else after timeout seconds; `what` names
+    what is awaited (default: the component), why_not() the last reason it was not."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if not running():
+            raise TestenvError(f"{component} stopped while starting; see {log}")
+        if time.monotonic() > deadline:
+            reason = why_not()
+            raise TestenvError(
+                f"{what or component} not ready after {timeout:.0f}s{f' ({reason})' if reason else ''}; see {log}"
+            )
+        time.sleep(interval)
+
+
 def stop(pid: int, binary: str, timeout: float, module: str | None = None) -> None:
     """Stops pid if it still is `binary` (see alive): SIGTERM, then SIGKILL after timeout seconds."""
     if not alive(pid, binary, module):

@@ -184,12 +184,7 @@ class RealNode:
             _sysctl_path(name).write_text("1")  # kube-proxy and the policy rules see bridged traffic
         self._write_configs()
         self._spawn("containerd", ["containerd", "--config", str(self.directory / "containerd.toml")])
-        deadline = time.monotonic() + 30
-        while _run(*self.ctr(), "version").returncode != 0:
-            if time.monotonic() > deadline:
-                raise TestenvError(f"containerd not answering after 30s; see {self.log('containerd')}")
-            self._check_alive("containerd")
-            time.sleep(0.3)
+        self._wait("containerd", lambda: _run(*self.ctr(), "version").returncode == 0, 30, interval=0.3)
         images.import_image(self.ctr(), images.pause_image(), self.log("containerd-imports"))
         bin_dir = Path(str(self.cluster.state()["bin"]))
         ports = {k: int(v) for k, v in dict(self.state().get("ports", {})).items()}  # type: ignore[call-overload]
@@ -277,18 +272,16 @@ class RealNode:
         except TestenvError:
             return ""
 
-    def _check_alive(self, component: str) -> None:
+    def _running(self, component: str) -> bool:
         pid = dict(self.state().get("pids", {})).get(component)  # type: ignore[call-overload]
-        if pid is None or not _alive(int(pid), component):
-            raise TestenvError(f"{component} stopped while starting; see {self.log(component)}")
+        return pid is not None and _alive(int(pid), component)
 
-    def _wait(self, component: str, ready: Callable[[], bool], timeout: float, what: str = "") -> None:
-        deadline = time.monotonic() + timeout
-        while not ready():
-            self._check_alive(component)
-            if time.monotonic() > deadline:
-                raise TestenvError(f"{what or component} not ready after {timeout:.0f}s; see {self.log(component)}")
-            time.sleep(0.5)
+    def _wait(
+        self, component: str, ready: Callable[[], bool], timeout: float, what: str = "", interval: float = 0.5
+    ) -> None:
+        processes.wait_until(
+            ready, component, lambda: self._running(component), self.log(component), timeout, interval, what
+        )
 
     def _spawn(self, component: str, argv: list[str]) -> None:
         def record(pid: int) -> None:
