@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 import uuid
 from collections.abc import Callable
@@ -12,15 +11,9 @@ from typing import Any, TypeVar
 import yaml
 
 from vwclass.kube.api import ApiError, Kube
+from vwclass.testenv.processes import free_port as free_port  # the tests' one port picker
 
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def status_of(call: Callable[[], object]) -> int:

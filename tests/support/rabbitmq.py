@@ -25,7 +25,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -229,17 +229,12 @@ def start_rabbitmq(credentials: NodeCredentials | None, workdir: Path, *, timeou
 @contextmanager
 def running_rabbitmq(credentials: NodeCredentials | None = None, workdir: Path | None = None) -> Iterator[RabbitMQ]:
     """start_rabbitmq() as a context manager; without `workdir` it uses (and removes) a temp dir."""
-    if workdir is not None:
-        rabbitmq = start_rabbitmq(credentials, workdir)
-        try:
-            yield rabbitmq
-        finally:
-            rabbitmq.stop()
-        return
     import tempfile
 
-    with tempfile.TemporaryDirectory(prefix="vwclass-rabbitmq-") as tmp:
-        rabbitmq = start_rabbitmq(credentials, Path(tmp))
+    with ExitStack() as cleanup:
+        if workdir is None:  # removed after the server has stopped (the stack unwinds last)
+            workdir = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="vwclass-rabbitmq-")))
+        rabbitmq = start_rabbitmq(credentials, workdir)
         try:
             yield rabbitmq
         finally:

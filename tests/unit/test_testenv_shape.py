@@ -8,6 +8,7 @@ import pytest
 
 from vwclass import testenv as testenv_package
 from vwclass.testenv import cluster as testenv
+from vwclass.testenv import controlplane
 from vwclass.testenv.__main__ import main
 from vwclass.testenv.cluster import Cluster, NodeShape
 
@@ -18,7 +19,7 @@ def started(tmp_path: Path, tuned: bool) -> Cluster:
     shaped.directory.mkdir(parents=True)
     ports = dict.fromkeys(("apiserver", "etcd", "etcd-peer", "controller-manager", "scheduler", "kwok"), 1)
     shaped._save({"bin": "/bin", "ports": ports, "pids": {}, "tuned_clients": tuned})
-    shaped._write_scheduler_config()
+    controlplane.write_scheduler_config(shaped)
     return shaped
 
 
@@ -33,11 +34,13 @@ def test_nodes_default_to_a_kubelets_110_pods_on_a_stated_server() -> None:
 
 def test_controller_manager_and_scheduler_use_stock_clients_unless_tuned(tmp_path: Path) -> None:
     stock = started(tmp_path / "stock", tuned=False)
-    argv = stock._argv("kube-controller-manager", Path("/bin"))
+    argv = controlplane.argv(stock, "kube-controller-manager", Path("/bin"))
     assert not [flag for flag in argv if flag.startswith(("--kube-api-qps", "--kube-api-burst", "--concurrent-"))]
     assert "qps" not in (stock.directory / "scheduler.yaml").read_text()
     tuned = started(tmp_path / "tuned", tuned=True)
-    assert set(testenv.TUNED_CLIENT_FLAGS) <= set(tuned._argv("kube-controller-manager", Path("/bin")))
+    assert set(controlplane.TUNED_CLIENT_FLAGS) <= set(
+        controlplane.argv(tuned, "kube-controller-manager", Path("/bin"))
+    )
     assert "qps: 500" in (tuned.directory / "scheduler.yaml").read_text()
 
 

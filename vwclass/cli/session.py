@@ -77,18 +77,24 @@ ClassArgument = Annotated[
 ]
 
 
-def api_installed(kube: Kube) -> bool:
-    """Whether the cluster serves the VirtualWaggleClass API (its discovery document is public)."""
-    from vwclass.core import names
+def api_served(kube: Kube, path: str) -> bool:
+    """Whether the cluster serves the API group version at path (its discovery document is public)."""
     from vwclass.kube.api import ApiError
 
     try:
-        kube.request("GET", f"/apis/{names.API_VERSION}")
+        kube.request("GET", path)
     except ApiError as error:
         if error.status == 404:
             return False
         raise
     return True
+
+
+def api_installed(kube: Kube) -> bool:
+    """Whether the cluster serves the VirtualWaggleClass API."""
+    from vwclass.core import names
+
+    return api_served(kube, f"/apis/{names.API_VERSION}")
 
 
 def get_class(kube: Kube, name: str) -> Obj:

@@ -1,7 +1,8 @@
 """A real local Kubernetes control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok).
 
-Built from Go modules (`build`), given certificates (`pki`), run as local processes (`cluster`), and
-driven by `python -m vwclass.testenv up|down|status`. Nothing here is needed on a real cluster.
+Built from Go modules (`build`), given certificates (`pki`) and command lines (`controlplane`), run as
+local processes (`cluster`, over `processes`), and driven by `python -m vwclass.testenv up|down|status`.
+Nothing here is needed on a real cluster.
 """
 
 

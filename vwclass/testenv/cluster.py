@@ -2,16 +2,14 @@
 
 A cluster lives in one directory (certificates, kubeconfigs, etcd data, logs, state.json with pids
 and ports). Ports are picked free at start, so two clusters with different names never collide.
+What each component runs with is controlplane.py's; how a process is started and stopped, processes.py's.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import signal
-import socket
 import ssl
 import subprocess
 import time
@@ -20,29 +18,13 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vwclass.testenv import TestenvError, build, pki, realnode
+from vwclass.testenv import TestenvError, build, controlplane, pki, processes, realnode
 
 # Order matters: each component needs the ones before it.
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
-# Room for 500 students x 4 Services (a /24 runs out at ~60 students).
-SERVICE_CIDR = "10.96.0.0/16"
-POD_CIDR = "10.200.0.1/16"
 FAKE_NODES = 4
-# Set to 1 to start the controller manager and scheduler with tuned clients (see TUNED_CLIENT_FLAGS).
+# Set to 1 to start the controller manager and scheduler with tuned clients (controlplane.TUNED_CLIENT_FLAGS).
 TUNED_CLIENTS_ENV = "VWCLASS_TESTENV_TUNED_CLIENTS"
-# Opt-in only: client limits and worker counts of a busy, tuned cluster. Stock settings (20 QPS/30 burst
-# per controller client, 50/100 for the scheduler) are what a classroom's MicroK8s or kubeadm runs, so
-# they are the default; a test whose point is the operator's own throughput on hundreds of students
-# opts in (Cluster.retune) and says why.
-TUNED_CLIENT_FLAGS = (
-    "--kube-api-qps=500",
-    "--kube-api-burst=1000",
-    "--concurrent-namespace-syncs=30",
-    "--concurrent-deployment-syncs=20",
-    "--concurrent-replicaset-syncs=20",
-    "--concurrent-statefulset-syncs=20",
-    "--concurrent-gc-syncs=40",
-)
 
 
 @dataclass(frozen=True)
@@ -61,31 +43,6 @@ def clusters_root() -> Path:
         return Path(override).expanduser()
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return cache / "vwclass" / "clusters"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _port_is_free(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def _alive(pid: int, binary: str) -> bool:
-    """True when pid is running and is our binary (a reused pid is somebody else's process)."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
-    except OSError:
-        return False
-    return Path(cmdline).name == binary
 
 
 @dataclass
@@ -117,11 +74,7 @@ class Cluster:
 
     # -- state -------------------------------------------------------------------------------
     def state(self) -> dict[str, object]:
-        try:
-            loaded: dict[str, object] = json.loads(self.state_file.read_text())
-            return loaded
-        except (OSError, ValueError):
-            return {}
+        return processes.read_state(self.state_file)
 
     def _save(self, state: dict[str, object]) -> None:
         self.state_file.write_text(json.dumps(state, indent=2))
@@ -131,7 +84,7 @@ class Cluster:
         return {k: int(v) for k, v in pids.items()} if isinstance(pids, dict) else {}
 
     def running(self) -> dict[str, bool]:
-        return {c: _alive(pid, c) for c, pid in self.pids().items()}
+        return {c: processes.alive(pid, c) for c, pid in self.pids().items()}
 
     def is_up(self) -> bool:
         running = self.running()
@@ -182,15 +135,15 @@ class Cluster:
         pki.generate(self.directory / "pki", node_ip=realnode.NODE_IP if node else None, node_name=realnode.NODE_NAME)
         requested = os.environ.get("VWCLASS_TESTENV_APISERVER_PORT")
         ports = {
-            "apiserver": int(requested) if requested else _free_port(),
-            "etcd": _free_port(),
-            "etcd-peer": _free_port(),
-            "controller-manager": _free_port(),
-            "scheduler": _free_port(),
-            "kwok": _free_port(),
+            "apiserver": int(requested) if requested else processes.free_port(),
+            "etcd": processes.free_port(),
+            "etcd-peer": processes.free_port(),
+            "controller-manager": processes.free_port(),
+            "scheduler": processes.free_port(),
+            "kwok": processes.free_port(),
         }
         for purpose, port in ports.items():
-            if not _port_is_free(port):
+            if not processes.port_is_free(port):
                 raise TestenvError(f"port {port} (for {purpose}) is already taken on 127.0.0.1")
         self._save(
             {
@@ -202,8 +155,8 @@ class Cluster:
                 "tuned_clients": self.tuned_clients,
             }
         )
-        self._write_kubeconfigs()
-        self._write_scheduler_config()
+        controlplane.write_kubeconfigs(self)
+        controlplane.write_scheduler_config(self)
         for component in COMPONENTS:
             self.start(component)
             if component == "etcd":
@@ -223,36 +176,18 @@ class Cluster:
     # -- single components (the reliability tests stop and start them) -------------------------
     def start(self, component: str) -> None:
         state = self.state()
-        argv = self._argv(component, Path(str(state["bin"])))
-        log = self.log(component).open("a")
-        process = subprocess.Popen(
-            argv,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # outlives `up`, and a Ctrl-C in the caller's terminal
-            cwd=self.directory,
-        )
-        pids = dict(self.pids())
-        pids[component] = process.pid
-        state["pids"] = pids
-        self._save(state)
-        time.sleep(0.2)
-        if process.poll() is not None:
-            raise TestenvError(f"{component} exited at once (code {process.returncode}); see {self.log(component)}")
+        argv = controlplane.argv(self, component, Path(str(state["bin"])))
+
+        def record(pid: int) -> None:
+            state["pids"] = {**self.pids(), component: pid}
+            self._save(state)
+
+        processes.start(component, argv, self.log(component), record, cwd=self.directory)
 
     def stop(self, component: str, timeout: float = 15.0) -> None:
         pid = self.pids().get(component)
-        if pid is None or not _alive(pid, component):
-            return
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while _alive(pid, component) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if _alive(pid, component):
-            os.kill(pid, signal.SIGKILL)
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)  # reap it when it is our child
+        if pid is not None:
+            processes.stop(pid, component, timeout)
 
     def retune(self, tuned: bool) -> None:
         """Restarts the controller manager and scheduler with tuned (or stock) clients; a test that needs
@@ -262,7 +197,7 @@ class Cluster:
             return
         state["tuned_clients"] = tuned
         self._save(state)
-        self._write_scheduler_config()
+        controlplane.write_scheduler_config(self)
         for component in ("kube-controller-manager", "kube-scheduler"):
             self.stop(component)
             self.start(component)
@@ -301,20 +236,22 @@ class Cluster:
     def _wait_http(
         self, url: str, component: str, timeout: float = 90.0, context: ssl.SSLContext | None = None
     ) -> None:
-        deadline = time.monotonic() + timeout
         last = ""
-        while time.monotonic() < deadline:
-            pid = self.pids().get(component)
-            if pid is not None and not _alive(pid, component):
-                raise TestenvError(f"{component} stopped while starting; see {self.log(component)}")
+
+        def answers() -> bool:
+            nonlocal last
             try:
                 with urllib.request.urlopen(url, timeout=5, context=context) as response:
-                    if response.status == 200:
-                        return
+                    return bool(response.status == 200)
             except (urllib.error.URLError, OSError) as error:
                 last = str(error)
-            time.sleep(0.3)
-        raise TestenvError(f"{component} not ready after {timeout:.0f}s ({last}); see {self.log(component)}")
+                return False
+
+        def running() -> bool:
+            pid = self.pids().get(component)
+            return pid is None or processes.alive(pid, component)
+
+        processes.wait_until(answers, component, running, self.log(component), timeout, 0.3, why_not=lambda: last)
 
     def wait_apiserver(self, timeout: float = 90.0) -> None:
         self._wait_http(f"{self.server}/readyz", "kube-apiserver", timeout, self._ssl_context())
@@ -330,118 +267,6 @@ class Cluster:
         if result.returncode != 0:
             raise TestenvError(f"kubectl {' '.join(args)}: {result.stderr.strip()}")
         return result.stdout
-
-    # -- configuration -------------------------------------------------------------------------
-    def _kubeconfig_text(self, user: str) -> str:
-        pki_dir = self.directory / "pki"
-        return (
-            "apiVersion: v1\nkind: Config\n"
-            f"clusters:\n- name: vwclass-{self.name}\n  cluster:\n"
-            f"    server: {self.server}\n    certificate-authority: {pki_dir / 'ca.crt'}\n"
-            f"users:\n- name: {user}\n  user:\n"
-            f"    client-certificate: {pki_dir / (user + '.crt')}\n    client-key: {pki_dir / (user + '.key')}\n"
-            f"contexts:\n- name: vwclass-{self.name}\n  context:\n    cluster: vwclass-{self.name}\n    user: {user}\n"
-            f"current-context: vwclass-{self.name}\n"
-        )
-
-    def _write_kubeconfigs(self) -> None:
-        self.kubeconfig.write_text(self._kubeconfig_text("admin"))
-        for user in ("controller-manager", "scheduler"):
-            (self.directory / f"{user}.kubeconfig").write_text(self._kubeconfig_text(user))
-        for path in self.directory.glob("*kubeconfig"):
-            path.chmod(0o600)
-
-    def _write_scheduler_config(self) -> None:
-        # Stock client limits (50 QPS, burst 100) unless tuned clients were asked for.
-        limits = "  qps: 500\n  burst: 1000\n" if self.state().get("tuned_clients") else ""
-        (self.directory / "scheduler.yaml").write_text(
-            "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\n"
-            f"clientConnection:\n  kubeconfig: {self.directory / 'scheduler.kubeconfig'}\n{limits}"
-            "leaderElection:\n  leaderElect: false\n"
-        )
-
-    def _argv(self, component: str, bin_dir: Path) -> list[str]:
-        ports = self.ports()
-        pki_dir = self.directory / "pki"
-        binary = str(bin_dir / component)
-        if component == "etcd":
-            peer = f"http://127.0.0.1:{ports['etcd-peer']}"
-            client = f"http://127.0.0.1:{ports['etcd']}"
-            return [
-                binary,
-                "--name=vwclass",
-                f"--data-dir={self.directory / 'etcd'}",
-                f"--listen-client-urls={client}",
-                f"--advertise-client-urls={client}",
-                f"--listen-peer-urls={peer}",
-                f"--initial-advertise-peer-urls={peer}",
-                f"--initial-cluster=vwclass={peer}",
-                "--unsafe-no-fsync",
-                "--log-level=warn",
-            ]
-        if component == "kube-apiserver":
-            return [
-                binary,
-                f"--etcd-servers=http://127.0.0.1:{ports['etcd']}",
-                f"--bind-address={self.address}",
-                f"--advertise-address={self.address}",
-                f"--secure-port={ports['apiserver']}",
-                f"--tls-cert-file={pki_dir / 'apiserver.crt'}",
-                f"--tls-private-key-file={pki_dir / 'apiserver.key'}",
-                f"--client-ca-file={pki_dir / 'ca.crt'}",
-                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-                f"--service-account-key-file={pki_dir / 'sa.pub'}",
-                f"--service-account-signing-key-file={pki_dir / 'sa.key'}",
-                f"--service-cluster-ip-range={SERVICE_CIDR}",
-                "--authorization-mode=Node,RBAC",
-                "--allow-privileged=true",
-                "--profiling=false",
-                f"--cert-dir={self.directory / 'pki'}",
-                *(realnode.apiserver_args(pki_dir) if self.state().get("real_node") else []),
-            ]
-        if component == "kube-controller-manager":
-            kubeconfig = self.directory / "controller-manager.kubeconfig"
-            return [
-                binary,
-                f"--kubeconfig={kubeconfig}",
-                f"--authentication-kubeconfig={kubeconfig}",
-                f"--authorization-kubeconfig={kubeconfig}",
-                "--bind-address=127.0.0.1",
-                f"--secure-port={ports['controller-manager']}",
-                f"--root-ca-file={pki_dir / 'ca.crt'}",
-                f"--service-account-private-key-file={pki_dir / 'sa.key'}",
-                "--use-service-account-credentials=true",
-                "--leader-elect=false",
-                # PersistentVolumeClaims bind here as on MicroK8s' hostpath-storage (local-only, test use).
-                "--enable-hostpath-provisioner=true",
-                *(TUNED_CLIENT_FLAGS if self.state().get("tuned_clients") else ()),
-                # After an outage of the control plane a kubelet sets its pods Ready again; kwok never
-                # does. So a node is not declared lost over an outage the reliability tests cause.
-                "--node-monitor-grace-period=5m",
-            ]
-        if component == "kube-scheduler":
-            kubeconfig = self.directory / "scheduler.kubeconfig"
-            return [
-                binary,
-                f"--config={self.directory / 'scheduler.yaml'}",
-                f"--authentication-kubeconfig={kubeconfig}",
-                f"--authorization-kubeconfig={kubeconfig}",
-                "--bind-address=127.0.0.1",
-                f"--secure-port={ports['scheduler']}",
-            ]
-        if component == "kwok":
-            return [
-                binary,
-                f"--kubeconfig={self.kubeconfig}",
-                "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
-                f"--cidr={POD_CIDR}",
-                "--node-ip=10.200.0.1",
-                # Heartbeats through Leases, as kubelets do; without them the node controller sees
-                # stale nodes now and then and marks every pod on them not Ready.
-                "--node-lease-duration-seconds=40",
-                f"--server-address=127.0.0.1:{ports['kwok']}",
-            ]
-        raise ValueError(component)
 
     def _register_cluster_objects(self) -> None:
         """Fake nodes (no taint, so unmodified manifests schedule) and a default StorageClass."""

@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 import json
-import socket
 from typing import TYPE_CHECKING
 
-from vwclass.testenv import clusterdns, images
+from vwclass.testenv import clusterdns, controlplane, images, processes
 
 if TYPE_CHECKING:
     from vwclass.testenv.realnode import RealNode
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def write_all(node: RealNode) -> dict[str, int]:
@@ -24,7 +17,10 @@ def write_all(node: RealNode) -> dict[str, int]:
 
     directory = node.directory
     pki = node.cluster.directory / "pki"
-    ports = {name: _free_port() for name in ("kubelet", "kubelet-healthz", "kube-proxy-healthz", "kube-proxy-metrics")}
+    ports = {
+        name: processes.free_port()
+        for name in ("kubelet", "kubelet-healthz", "kube-proxy-healthz", "kube-proxy-metrics")
+    }
     cni_dir = directory / "cni"
     cni_dir.mkdir(exist_ok=True)
     CONTAINERD_STATE.mkdir(parents=True, exist_ok=True)
@@ -118,6 +114,6 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
     (directory / "kubelet.yaml").write_text(json.dumps(kubelet, indent=2))
     for user in ("kubelet", "kube-proxy", "kube-router"):
         path = directory / f"{user}.kubeconfig"
-        path.write_text(node.cluster._kubeconfig_text(user))
+        path.write_text(controlplane.kubeconfig_text(node.cluster, user))
         path.chmod(0o600)
     return ports

@@ -7,11 +7,9 @@ Its names and addresses are fixed, so one real node exists per machine (a lock f
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -19,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vwclass.testenv import TestenvError, build, clusterdns, hostcleanup, images
+from vwclass.testenv import TestenvError, build, clusterdns, hostcleanup, images, processes
 
 if TYPE_CHECKING:
     from vwclass.testenv.cluster import Cluster
@@ -75,27 +73,12 @@ def _sysctl_path(name: str) -> Path:
     return Path("/proc/sys") / name.replace(".", "/")
 
 
-def _alive(pid: int, binary: str) -> bool:
-    try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
-    except OSError:
-        return False
-    if binary in PYTHON_MODULES:
-        return PYTHON_MODULES[binary] in argv
-    return Path(argv[0]).name == binary
+def _alive(pid: int, component: str) -> bool:
+    return processes.alive(pid, component, PYTHON_MODULES.get(component))
 
 
-def _kill(pid: int, binary: str, timeout: float = 10.0) -> None:
-    if not _alive(pid, binary):
-        return
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while _alive(pid, binary) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if _alive(pid, binary):
-        os.kill(pid, signal.SIGKILL)
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
+def _kill(pid: int, component: str, timeout: float = 10.0) -> None:
+    processes.stop(pid, component, timeout, PYTHON_MODULES.get(component))
 
 
 def _run(*argv: str) -> subprocess.CompletedProcess[str]:
@@ -115,11 +98,7 @@ class RealNode:
         return self.directory / "state.json"
 
     def state(self) -> dict[str, object]:
-        try:
-            loaded: dict[str, object] = json.loads(self.state_file.read_text())
-            return loaded
-        except (OSError, ValueError):
-            return {}
+        return processes.read_state(self.state_file)
 
     def _update(self, **changes: object) -> None:
         state = self.state()
@@ -205,12 +184,7 @@ class RealNode:
             _sysctl_path(name).write_text("1")  # kube-proxy and the policy rules see bridged traffic
         self._write_configs()
         self._spawn("containerd", ["containerd", "--config", str(self.directory / "containerd.toml")])
-        deadline = time.monotonic() + 30
-        while _run(*self.ctr(), "version").returncode != 0:
-            if time.monotonic() > deadline:
-                raise TestenvError(f"containerd not answering after 30s; see {self.log('containerd')}")
-            self._check_alive("containerd")
-            time.sleep(0.3)
+        self._wait("containerd", lambda: _run(*self.ctr(), "version").returncode == 0, 30, interval=0.3)
         images.import_image(self.ctr(), images.pause_image(), self.log("containerd-imports"))
         bin_dir = Path(str(self.cluster.state()["bin"]))
         ports = {k: int(v) for k, v in dict(self.state().get("ports", {})).items()}  # type: ignore[call-overload]
@@ -298,31 +272,23 @@ class RealNode:
         except TestenvError:
             return ""
 
-    def _check_alive(self, component: str) -> None:
+    def _running(self, component: str) -> bool:
         pid = dict(self.state().get("pids", {})).get(component)  # type: ignore[call-overload]
-        binary = "containerd" if component == "containerd" else component
-        if pid is None or not _alive(int(pid), binary):
-            raise TestenvError(f"{component} stopped while starting; see {self.log(component)}")
+        return pid is not None and _alive(int(pid), component)
 
-    def _wait(self, component: str, ready: Callable[[], bool], timeout: float, what: str = "") -> None:
-        deadline = time.monotonic() + timeout
-        while not ready():
-            self._check_alive(component)
-            if time.monotonic() > deadline:
-                raise TestenvError(f"{what or component} not ready after {timeout:.0f}s; see {self.log(component)}")
-            time.sleep(0.5)
+    def _wait(
+        self, component: str, ready: Callable[[], bool], timeout: float, what: str = "", interval: float = 0.5
+    ) -> None:
+        processes.wait_until(
+            ready, component, lambda: self._running(component), self.log(component), timeout, interval, what
+        )
 
     def _spawn(self, component: str, argv: list[str]) -> None:
-        with self.log(component).open("a") as log:
-            process = subprocess.Popen(
-                argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
-            )
-        pids = dict(self.state().get("pids", {}))  # type: ignore[call-overload]
-        pids[component] = process.pid
-        self._update(pids=pids)
-        time.sleep(0.3)
-        if process.poll() is not None:
-            raise TestenvError(f"{component} exited at once (code {process.returncode}); see {self.log(component)}")
+        def record(pid: int) -> None:
+            pids = dict(self.state().get("pids", {}))  # type: ignore[call-overload]
+            self._update(pids={**pids, component: pid})
+
+        processes.start(component, argv, self.log(component), record, settle=0.3)
 
     def running(self) -> dict[str, tuple[int, bool]]:
         """Each component's pid and whether it still runs (for `status`)."""
@@ -384,7 +350,7 @@ class RealNode:
 
 
 def _service_cidr() -> str:
-    from vwclass.testenv.cluster import SERVICE_CIDR
+    from vwclass.testenv.controlplane import SERVICE_CIDR
 
     return SERVICE_CIDR
 

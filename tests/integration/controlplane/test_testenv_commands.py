@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from vwclass.testenv import build
-from vwclass.testenv.cluster import COMPONENTS, Cluster, _alive
+from vwclass.testenv import build, processes
+from vwclass.testenv.cluster import COMPONENTS, Cluster
 
 pytestmark = pytest.mark.cluster
 
@@ -57,7 +57,7 @@ def test_up_status_down_and_up_again_leave_no_process_behind(tmp_path: Path, tes
         down = run_testenv("down", "--name", "second", env=env)
         assert down.returncode == 0, down.stderr
         for component in COMPONENTS:
-            assert not _alive(state["pids"][component], component), f"{component} still running"
+            assert not processes.alive(state["pids"][component], component), f"{component} still running"
     assert run_testenv("status", "--name", "second", env=env).returncode == 1
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -53,6 +54,40 @@ def _students_summary(obj: Obj) -> str:
     return f"{count} student{'s' if count != 1 else ''} ({span})"
 
 
+def _class_from_options(
+    name: str,
+    *,
+    students: int | None,
+    roster: Path | None,
+    preset: str | None,
+    image: list[str] | None,
+    namespace_prefix: str | None,
+    jupyter: bool | None,
+    playback: bool | None,
+    data_sharing_service: bool | None,
+    pod_security: str | None,
+    suspended: bool,
+    node_selector: list[str] | None,
+    toleration: list[str] | None,
+) -> Obj:
+    """The class that `create` makes and `render` prints from the same options, checked by the CRD's schema."""
+    options = ClassOptions(
+        students,
+        roster,
+        preset,
+        image or [],
+        namespace_prefix,
+        jupyter,
+        playback,
+        data_sharing_service,
+        pod_security,
+        suspended,
+        node_selectors=node_selector or [],
+        tolerations=toleration or [],
+    )
+    return classopts.build_class(name, options)
+
+
 def capacity_warning(kube: Kube, obj: Obj) -> str:
     """One line when the class cannot fit the nodes it may use ("" when it fits, or cannot be told:
     a teacher is often not allowed to list nodes, and a check that cannot run says nothing)."""
@@ -99,21 +134,21 @@ def create(
 
     Each student gets a namespace with a virtual Waggle node. Give --students N or --roster FILE.
     """
-    options = ClassOptions(
-        students,
-        roster,
-        preset,
-        image or [],
-        namespace_prefix,
-        jupyter,
-        playback,
-        data_sharing_service,
-        pod_security,
-        suspended,
-        node_selectors=node_selector or [],
-        tolerations=toleration or [],
+    obj = _class_from_options(
+        name,
+        students=students,
+        roster=roster,
+        preset=preset,
+        image=image,
+        namespace_prefix=namespace_prefix,
+        jupyter=jupyter,
+        playback=playback,
+        data_sharing_service=data_sharing_service,
+        pod_security=pod_security,
+        suspended=suspended,
+        node_selector=node_selector,
+        toleration=toleration,
     )
-    obj = classopts.build_class(name, options)
     limit = durations.parse(timeout, "--timeout")
     kube = session.connect(ctx)
     from vwclass.kube.api import ApiError
@@ -164,21 +199,21 @@ def render(
     YAML for `kubectl apply -f` or GitOps, from the options of `create`; with --expanded, every object
     the operator would create for each student, for review or `kubectl diff`.
     """
-    options = ClassOptions(
-        students,
-        roster,
-        preset,
-        image or [],
-        namespace_prefix,
-        jupyter,
-        playback,
-        data_sharing_service,
-        pod_security,
-        suspended,
-        node_selectors=node_selector or [],
-        tolerations=toleration or [],
+    obj = _class_from_options(
+        name,
+        students=students,
+        roster=roster,
+        preset=preset,
+        image=image,
+        namespace_prefix=namespace_prefix,
+        jupyter=jupyter,
+        playback=playback,
+        data_sharing_service=data_sharing_service,
+        pod_security=pod_security,
+        suspended=suspended,
+        node_selector=node_selector,
+        toleration=toleration,
     )
-    obj = classopts.build_class(name, options)
     if expanded:
         from vwclass.core import render as core_render
         from vwclass.core.spec import parse_class

@@ -73,18 +73,6 @@ def _denied(kube: Kube) -> list[str]:
     return denied
 
 
-def _api_served(kube: Kube, path: str) -> bool:
-    from vwclass.kube.api import ApiError
-
-    try:
-        kube.request("GET", path)
-    except ApiError as error:
-        if error.status == 404:
-            return False
-        raise
-    return True
-
-
 def _admission_policy(kube: Kube, shipped: Obj) -> Check:
     """One line per shipped policy or binding: one missing says which, and what students may then do."""
     from vwclass.kube.resources import resource_of
@@ -136,7 +124,7 @@ def diagnose(kube: Kube) -> list[Check]:
         storage_check = _unreadable("default StorageClass", error)
     microk8s = checks.is_microk8s(nodes, storage_classes)
     results += [
-        _guarded("RBAC", lambda: checks.rbac(_api_served(kube, "/apis/rbac.authorization.k8s.io/v1"), microk8s)),
+        _guarded("RBAC", lambda: checks.rbac(session.api_served(kube, "/apis/rbac.authorization.k8s.io/v1"), microk8s)),
         _guarded("cluster DNS", lambda: checks.dns(_dns_service(kube), microk8s)),
         storage_check or checks.storage(storage_classes, microk8s),
         _guarded(
