@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 NODE_NAME = "vwclass-real-node"
 NODE_IP = "10.222.0.1"  # on an empty bridge of its own: this kernel has no dummy links
+# The cgroup v1 hierarchy the kubelet and runc use (real-node.md: these machines have no cgroup v2).
+CGROUP_ROOT = Path("/sys/fs/cgroup")
 NODE_BRIDGE = "vwc-node0"
 CNI_BRIDGE = "vwc-cni0"
 POD_SUBNET = "10.223.0.0/24"  # clear of the service range and of kwok's pod addresses
@@ -149,7 +151,7 @@ class RealNode:
                     f"{command} is missing: apt-get install {package} (the real node needs {APT_PACKAGES})"
                 )
         for controller in ("cpu", "memory", "pids"):
-            probe = Path("/sys/fs/cgroup") / controller / "vwclass-testenv-probe"
+            probe = CGROUP_ROOT / controller / "vwclass-testenv-probe"
             try:
                 probe.mkdir(exist_ok=True)
                 probe.rmdir()

@@ -92,6 +92,19 @@ def test_an_image_build_that_fails_gets_one_line_pointing_at_its_log(
     assert not list(tmp_path.rglob("image.tar")), "no archive is left for a failed build"
 
 
+def test_unusable_cgroups_get_one_line_and_no_leftovers(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # No cgroup v1 controllers where the kubelet looks, as on a machine that mounts only cgroup v2.
+    monkeypatch.setattr(realnode, "CGROUP_ROOT", tmp_path / "no-cgroup-v1")
+    bare = Cluster(f"pytest-realnode-nocgroups-{os.getpid()}")
+    try:
+        with pytest.raises(testenv.TestenvError, match=r"^cgroups unusable: cannot create a cpu cgroup \(") as raised:
+            bare.up(real_node=True)
+        assert "\n" not in str(raised.value)
+        assert not realnode.LOCK.exists()
+    finally:
+        bare.down()
+
+
 def test_an_address_already_taken_gets_one_line_and_no_leftovers() -> None:
     squatter = "vwc-squat0"
     subprocess.run(["ip", "link", "add", squatter, "type", "bridge"], check=True)
