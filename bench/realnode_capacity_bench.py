@@ -67,29 +67,38 @@ def summary(cluster: Cluster) -> dict[str, Any]:
     return result
 
 
-def pod_stats(cluster: Cluster, prefix: str) -> dict[str, tuple[int, int]]:
-    """Per pod of the class's namespaces: (cumulative CPU in ns, memory working set in bytes)."""
-    stats = {}
+def container_stats(cluster: Cluster, prefix: str) -> dict[tuple[str, str], tuple[int, int]]:
+    """Per (namespace, container) of the class: (cumulative CPU in ns, memory working set in bytes).
+
+    Containers, not pods: the pod's own cgroup also counts what `kubectl exec` runs in it.
+    """
+    stats: dict[tuple[str, str], tuple[int, int]] = {}
     for pod in summary(cluster)["pods"]:
-        ref = pod["podRef"]
-        if ref["namespace"].startswith(prefix):
-            where = f"{ref['namespace']}/{ref['name']}"
-            stats[where] = (pod["cpu"]["usageCoreNanoSeconds"], pod["memory"]["workingSetBytes"])
+        namespace = pod["podRef"]["namespace"]
+        if namespace.startswith(prefix):
+            for container in pod.get("containers", []):
+                cpu = container.get("cpu", {}).get("usageCoreNanoSeconds", 0)
+                memory = container.get("memory", {}).get("workingSetBytes", 0)
+                stats[namespace, container["name"]] = (cpu, memory)
     return stats
 
 
-def idle_cost(cluster: Cluster, name: str, settle: float, window: float) -> tuple[float, float]:
-    """Millicores and MiB of working set per student node, averaged over the class's students."""
+def idle_cost(cluster: Cluster, name: str, settle: float, window: float) -> dict[str, tuple[float, float]]:
+    """Per container name, and "node" for their sum: millicores and MiB of working set, per student."""
     time.sleep(settle)
-    before = pod_stats(cluster, f"{name}-")
+    before = container_stats(cluster, f"{name}-")
     started = time.monotonic()
     time.sleep(window)
-    after = pod_stats(cluster, f"{name}-")
+    after = container_stats(cluster, f"{name}-")
     elapsed = time.monotonic() - started
-    namespaces = {pod.split("/")[0] for pod in after}
-    cpu_ns = sum(after[pod][0] - before.get(pod, after[pod])[0] for pod in after)
-    memory = sum(after[pod][1] for pod in after)
-    return cpu_ns / elapsed / 1e6 / len(namespaces), memory / 2**20 / len(namespaces)
+    students = len({namespace for namespace, _ in after})
+    costs: dict[str, tuple[float, float]] = {}
+    for (_, container), (cpu, memory) in after.items():
+        used = cpu - before.get((_, container), (cpu, 0))[0]
+        millicores, mebibytes = costs.get(container, (0.0, 0.0))
+        costs[container] = (millicores + used / elapsed / 1e6 / students, mebibytes + memory / 2**20 / students)
+    costs["node"] = (sum(c[0] for c in costs.values()), sum(c[1] for c in costs.values()))
+    return costs
 
 
 def _cgroup_usage(container_id: str) -> int:
@@ -178,9 +187,11 @@ def run(cluster: Cluster, kube: Kube, args: argparse.Namespace) -> None:
         name = f"mix{index}"
         kube.apply(class_body(name, students=args.students, placement=ON_THE_REAL_NODE, **MIXES[mix]))
         ready = wait_ready(kube, name, args.students)
-        millicores, mebibytes = idle_cost(cluster, name, args.settle, args.window)
-        costs[mix] = (millicores, mebibytes)
+        containers = idle_cost(cluster, name, args.settle, args.window)
+        millicores, mebibytes = costs[mix] = containers.pop("node")
         print(f"{mix:<26}{ready:>10.1f}{millicores:>20.1f}{mebibytes:>24.1f}", flush=True)
+        for container, (cpu, memory) in sorted(containers.items()):
+            print(f"  {container:<24}{'':>10}{cpu:>20.1f}{memory:>24.1f}", flush=True)
         if mix == "default":
             probes = probe_costs(cluster, f"{name}-student-001", args.probe_runs)
         delete_class(kube, name, timeout=300)

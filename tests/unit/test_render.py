@@ -77,9 +77,22 @@ def test_rabbitmq_is_a_native_sidecar_that_starts_before_the_others() -> None:
     rabbitmq = spec["initContainers"][0]
     assert rabbitmq["name"] == "rabbitmq"
     assert rabbitmq["restartPolicy"] == "Always"
-    assert rabbitmq["startupProbe"]["exec"]["command"] == ["rabbitmq-diagnostics", "-q", "ping"]
+    # The others start once its AMQP listener accepts, which RabbitMQ opens last in its boot.
+    assert rabbitmq["startupProbe"]["tcpSocket"]["port"] == "amqp"
     # The one-shot registration runs after the sidecars it talks to, and keeps no restart policy.
     assert "restartPolicy" not in spec["initContainers"][-1]
+
+
+@pytest.mark.parametrize("components", [{}, {"jupyter": True, "playback": True}])
+def test_no_probe_of_a_running_node_starts_a_vm_or_an_interpreter(components: dict[str, bool]) -> None:
+    # Each rabbitmq-diagnostics call starts an Erlang VM (0.5-1 CPU-s) and each python3 about 0.2 CPU-s:
+    # as periodic probes they were 3/4 of an idle node's CPU. Startup probes stop once they pass.
+    cls = make_class(components=components)
+    for name, container in containers(render.student_objects(cls, cls.students[0], CREDS)).items():
+        for kind in ("readinessProbe", "livenessProbe"):
+            command = container.get(kind, {}).get("exec", {}).get("command", [])
+            words = " ".join(command).split()
+            assert not {"rabbitmq-diagnostics", "python3", "python"} & set(words), (name, kind, command)
 
 
 def test_every_service_selects_the_one_pod_of_the_node() -> None:
