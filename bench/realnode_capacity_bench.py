@@ -93,8 +93,8 @@ def idle_cost(cluster: Cluster, name: str, settle: float, window: float) -> dict
     elapsed = time.monotonic() - started
     students = len({namespace for namespace, _ in after})
     costs: dict[str, tuple[float, float]] = {}
-    for (_, container), (cpu, memory) in after.items():
-        used = cpu - before.get((_, container), (cpu, 0))[0]
+    for (namespace, container), (cpu, memory) in after.items():
+        used = cpu - before.get((namespace, container), (cpu, 0))[0]
         millicores, mebibytes = costs.get(container, (0.0, 0.0))
         costs[container] = (millicores + used / elapsed / 1e6 / students, mebibytes + memory / 2**20 / students)
     costs["node"] = (sum(c[0] for c in costs.values()), sum(c[1] for c in costs.values()))
