@@ -85,8 +85,8 @@ def test_the_need_of_a_class_comes_from_its_render() -> None:
     (node_pod,) = need.pods_per_student
     assert node_pod.component == "node"
     # the preset's runner request is part of the node pod's requests, with its sidecars' (RabbitMQ's)
-    assert node_pod.cpu_millis >= 100 + 100
-    assert node_pod.memory_bytes >= 256 * 2**20
+    assert node_pod.cpu_millis >= 100 + 25
+    assert node_pod.memory_bytes >= (256 + 160) * 2**20
 
 
 def test_a_class_that_needs_more_pods_than_the_node_has_slots_names_the_shortfall() -> None:
