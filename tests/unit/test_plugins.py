@@ -217,6 +217,27 @@ def test_the_node_a_student_reads_back_is_the_node_the_class_renders() -> None:
         assert read == plugins.node_of(cls, cls.students[1])
 
 
+def test_a_plugin_follows_the_class_placement_to_the_nodes_machine() -> None:
+    # A class on tainted nodes (a GPU pool; the test environment's real node): without the node's
+    # tolerations and nodeSelector, a plugin pod, bound to the node's machine by its claim, stays Pending.
+    placement = {
+        "nodeSelector": {"pool": "gpu"},
+        "tolerations": [{"key": "pool", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"}],
+    }
+    cls = make_class(placement=placement)
+    objects = render.student_objects(cls, cls.students[0])
+    statefulset = next(o for o in objects if o["kind"] == "StatefulSet" and o["metadata"]["name"] == "node")
+    for read in (plugins.node_of(cls, cls.students[0]), plugins.node_from_workload(statefulset)):
+        for kind in Kind:
+            spec = plugins.pod_spec_of(plugins.plugin_objects(read, Plugin("hello", kind, image=IMAGE))[-1])
+            assert spec["nodeSelector"] == placement["nodeSelector"]
+            assert spec["tolerations"] == placement["tolerations"]
+    # Without a placement, none: a student's pod may carry no toleration of its own.
+    spec = plugins.plugin_objects(node(), Plugin("hello", Kind.run, image=IMAGE))[-1]["spec"]
+    assert "nodeSelector" not in spec
+    assert "tolerations" not in spec
+
+
 @pytest.mark.parametrize(
     ("name", "message"),
     [
