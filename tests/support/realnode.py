@@ -203,3 +203,20 @@ def records(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         }
         for row in rows
     ]
+
+
+def node_identity(student: Student) -> dict[str, str]:
+    """The node id and VSN the student's runner has: what the node's meta must carry."""
+    env = dict(line.split("=", 1) for line in student.in_runner("env").splitlines() if line.startswith("WAGGLE_NODE_"))
+    return {"node": env["WAGGLE_NODE_ID"], "vsn": env["WAGGLE_NODE_VSN"]}
+
+
+def stored(student: Student, name: str, count: int = 1, timeout: float = 120) -> list[dict[str, Any]]:
+    """The student's records of measurement `name`, through the data API from their runner, once there
+    are at least `count`."""
+
+    def enough() -> list[dict[str, Any]] | None:
+        found = query_in_runner(student, {"name": name})
+        return found if len(found) >= count else None
+
+    return eventually(enough, timeout=timeout, interval=3, what=f"{count} record(s) of {name} for {student.id}")

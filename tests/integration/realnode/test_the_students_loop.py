@@ -19,7 +19,6 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -28,9 +27,11 @@ from tests.support.realnode import (
     RealClass,
     Student,
     class_on_the_real_node,
+    node_identity,
     query_in_runner,
     real_node_cluster,
     running_operator,
+    stored,
 )
 from vwclass.kube.api import Kube
 from vwclass.testenv.cluster import Cluster
@@ -57,23 +58,6 @@ def course(cluster: Cluster, teacher: Kube, tmp_path_factory: pytest.TempPathFac
     handout = tmp_path_factory.mktemp("handout") / "out"
     with class_on_the_real_node(teacher, cluster, unique("loop"), handout, students=2) as course:
         yield course
-
-
-def node_identity(student: Student) -> dict[str, str]:
-    """The node id and VSN the student's runner has: what the node's meta must carry."""
-    env = dict(line.split("=", 1) for line in student.in_runner("env").splitlines() if line.startswith("WAGGLE_NODE_"))
-    return {"node": env["WAGGLE_NODE_ID"], "vsn": env["WAGGLE_NODE_VSN"]}
-
-
-def stored(student: Student, name: str, count: int = 1, timeout: float = 120) -> list[dict[str, Any]]:
-    """The student's records of measurement `name`, through the data API from their runner, once there
-    are at least `count`."""
-
-    def enough() -> list[dict[str, Any]] | None:
-        found = query_in_runner(student, {"name": name})
-        return found if len(found) >= count else None
-
-    return eventually(enough, timeout=timeout, interval=3, what=f"{count} record(s) of {name} for {student.id}")
 
 
 def timed(what: str, started: float) -> None:
