@@ -8,9 +8,12 @@ Behaviour, not layout: a student's runner is found as the pod of their namespace
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import subprocess
+import tarfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -220,3 +223,70 @@ def stored(student: Student, name: str, count: int = 1, timeout: float = 120) ->
         return found if len(found) >= count else None
 
     return eventually(enough, timeout=timeout, interval=3, what=f"{count} record(s) of {name} for {student.id}")
+
+
+def image_from_the_templates_dockerfile(base: Path, folder: Path, reference: str, out: Path) -> Path:
+    """The image `docker build` makes of a `vwclass newplugin` folder, without Docker: the base image's
+    layers (plugin-base, as the template's FROM names it), then the folder as /app, with the Dockerfile's
+    WORKDIR and ENTRYPOINT. (Its RUN installs requirements.txt only when it names a package; the
+    template's names none, which this checks.)"""
+    dockerfile = (folder / "Dockerfile").read_text()
+    assert 'ENTRYPOINT ["python3", "-u", "/app/main.py"]' in dockerfile, dockerfile
+    assert "WORKDIR /app" in dockerfile, dockerfile
+    requirements = (folder / "requirements.txt").read_text().splitlines()
+    assert not [r for r in requirements if r.strip() and not r.strip().startswith("#")], requirements
+
+    def blob(archive: tarfile.TarFile, digest: str) -> bytes:
+        member = archive.extractfile(f"blobs/sha256/{digest.removeprefix('sha256:')}")
+        assert member is not None
+        return member.read()
+
+    def add(archive: tarfile.TarFile, name: str, data: bytes, mode: int = 0o644) -> None:
+        info = tarfile.TarInfo(name)
+        info.size, info.mode = len(data), mode
+        archive.addfile(info, io.BytesIO(data))
+
+    layer = io.BytesIO()
+    with tarfile.open(fileobj=layer, mode="w") as app:
+        directory = tarfile.TarInfo("app")
+        directory.type, directory.mode = tarfile.DIRTYPE, 0o755
+        app.addfile(directory)
+        for path in sorted(folder.iterdir()):
+            if path.is_file():
+                add(app, f"app/{path.name}", path.read_bytes())
+    layer_bytes = layer.getvalue()
+    layer_digest = "sha256:" + hashlib.sha256(layer_bytes).hexdigest()
+
+    with tarfile.open(base) as source, tarfile.open(out, "w") as image:
+        index = json.loads(source.extractfile("index.json").read())  # type: ignore[union-attr]
+        manifest = json.loads(blob(source, index["manifests"][0]["digest"]))
+        config = json.loads(blob(source, manifest["config"]["digest"]))
+        config["config"]["Entrypoint"] = ["python3", "-u", "/app/main.py"]
+        config["config"]["Cmd"] = None
+        config["config"]["WorkingDir"] = "/app"
+        config["rootfs"]["diff_ids"].append(layer_digest)
+        config_bytes = json.dumps(config).encode()
+        for each in manifest["layers"]:
+            add(image, f"blobs/sha256/{each['digest'].removeprefix('sha256:')}", blob(source, each["digest"]))
+        add(image, f"blobs/sha256/{layer_digest.removeprefix('sha256:')}", layer_bytes)
+        manifest["layers"].append(
+            {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": len(layer_bytes)}
+        )
+        manifest["config"] = {
+            "mediaType": manifest["config"]["mediaType"],
+            "digest": "sha256:" + hashlib.sha256(config_bytes).hexdigest(),
+            "size": len(config_bytes),
+        }
+        manifest_bytes = json.dumps(manifest).encode()
+        add(image, f"blobs/sha256/{hashlib.sha256(config_bytes).hexdigest()}", config_bytes)
+        add(image, f"blobs/sha256/{hashlib.sha256(manifest_bytes).hexdigest()}", manifest_bytes)
+        descriptor = {
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": "sha256:" + hashlib.sha256(manifest_bytes).hexdigest(),
+            "size": len(manifest_bytes),
+            "platform": {"architecture": "amd64", "os": "linux"},
+            "annotations": {"org.opencontainers.image.ref.name": reference, "io.containerd.image.name": reference},
+        }
+        add(image, "oci-layout", json.dumps({"imageLayoutVersion": "1.0.0"}).encode())
+        add(image, "index.json", json.dumps({"schemaVersion": 2, "manifests": [descriptor]}).encode())
+    return out

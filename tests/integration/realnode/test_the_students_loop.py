@@ -21,12 +21,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sage_data_client
 
+from tests.support.cli import Cli
 from tests.support.kube import eventually, free_port, unique
 from tests.support.realnode import (
     RealClass,
     Student,
     class_on_the_real_node,
+    image_from_the_templates_dockerfile,
     node_identity,
     query_in_runner,
     real_node_cluster,
@@ -34,6 +37,7 @@ from tests.support.realnode import (
     stored,
 )
 from vwclass.kube.api import Kube
+from vwclass.testenv import images, realnode
 from vwclass.testenv.cluster import Cluster
 
 pytestmark = pytest.mark.realnode
@@ -259,6 +263,31 @@ def test_a_plugin_on_the_laptop_through_the_notes_port_forward_has_its_data_stor
     for record in records:
         assert record["value"] == 12.5
         assert (record["meta"]["task"], record["meta"]["plugin"]) == ("laptop", "laptop"), record
+
+    # The notes' other port-forward: the data API, queried from the laptop with sage-data-client.
+    api_port = free_port()
+    api_forward = notes_line(notes, "port-forward svc/data-endpoint")
+    assert "8080:80" in api_forward
+    forwarding = subprocess.Popen(
+        ["bash", "-c", "exec " + api_forward.replace("8080:80", f"{api_port}:80")],
+        cwd=a.kubeconfig.parent,
+        env=a.shell_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert forwarding.stdout is not None
+        first = forwarding.stdout.readline()
+        assert "Forwarding from" in first, first
+        frame = sage_data_client.query(
+            endpoint=f"http://127.0.0.1:{api_port}/api/v1/query", start="-1h", filter={"name": "desk.value"}
+        )
+    finally:
+        forwarding.terminate()
+        forwarding.wait(timeout=30)
+    assert sorted(frame["value"]) == [12.5, 12.5]
+    assert set(frame["meta.task"]) == {"laptop"}
     timed("the laptop path through the notes' port-forward", started)
 
 
@@ -274,3 +303,79 @@ def readme_student_commands() -> list[str]:
             if command:
                 commands.append(command)
     return commands
+
+
+def readme_student_python() -> list[str]:
+    """The Python blocks of the README's "For students" section."""
+    section = README.read_text().split("\n## For students\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```python\n(.*?)```", section, flags=re.S)
+
+
+IN_THE_RUNNERS_SHELL = "python3 -c 'import waggle.plugin, sage_data_client; print(\"runner ok\")'\nexit\n"
+
+
+def test_every_command_of_the_readmes_for_students_section_runs_as_written(
+    cluster: Cluster, course: RealClass, tmp_path: Path
+) -> None:
+    """Run in order, in a fresh folder holding the student's kubeconfig, as a student would type them."""
+    started = time.monotonic()
+    a = course.students[0]
+    commands = readme_student_commands()
+    assert commands[0].startswith("export KUBECONFIG=$PWD/"), commands[0]
+    (tmp_path / commands[0].removeprefix("export KUBECONFIG=$PWD/")).write_text(a.kubeconfig.read_text())
+    exported = commands[0]
+    outputs: dict[str, str] = {}
+    for command in commands[1:]:
+        script = f"{exported}\n{command}"
+        image = re.search(r"\b(registry\.example\.org/\S+)", command)
+        if image:
+            # The student built it from the template's Dockerfile (and pushed it); here it is imported.
+            archive = image_from_the_templates_dockerfile(
+                images.debian_image(images.PLUGIN_RUNNER_IMAGE), tmp_path / "hello", image[1], tmp_path / "image.tar"
+            )
+            realnode.RealNode(cluster).import_image(archive)
+        if " exec -it " in command:
+            result = a.shell(script, cwd=tmp_path, stdin=IN_THE_RUNNERS_SHELL)
+            assert "runner ok" in result.stdout, (command, result.stdout, result.stderr)
+        elif "plugin exec" in command:
+            # A plugin just deployed may still be starting: a student tries again, as this does.
+            def succeeded(script: str = script) -> subprocess.CompletedProcess[str] | None:
+                attempt = a.shell(script, cwd=tmp_path)
+                return attempt if attempt.returncode == 0 else None
+
+            result = eventually(succeeded, timeout=120, interval=2, what=command)
+        else:
+            result = a.shell(script, cwd=tmp_path)
+        assert result.returncode == 0, (command, result.stdout, result.stderr)
+        outputs[command] = result.stdout
+        if command.endswith("plugin ps"):
+            # The section's teacher commands, while the student's job runs.
+            teacher = Cli(cluster.kubeconfig)
+            listed = teacher("plugin", "ps", "--class", course.name)
+            assert listed.exit_code == 0, listed.output
+            assert a.id in listed.stdout
+            assert "hello" in listed.stdout
+
+            def teachers_view(teacher: Cli = teacher) -> str | None:
+                result = teacher("plugin", "logs", "hello", "--class", course.name, "--student", a.id)
+                return result.stdout if result.exit_code == 0 and result.stdout else None
+
+            shown = eventually(teachers_view, timeout=60, interval=2, what="the teacher reading the plugin's output")
+            assert "hello.value" in shown
+        print(f"\n$ {command}  ({time.monotonic() - started:.0f}s)")
+
+    runs = [c for c in commands if " plugin run " in c]
+    assert runs, commands
+    for command in runs:
+        assert "published hello.value" in outputs[command], (command, outputs[command])
+    [logs] = [c for c in commands if " plugin logs " in c]
+    assert "published hello.value" in outputs[logs]
+    [ps] = [c for c in commands if c.endswith("plugin ps")]
+    assert "hello" in outputs[ps]
+    [exec_line] = [c for c in commands if " plugin exec " in c]
+    assert "uploads" in outputs[exec_line]
+
+    # The query the section shows, in the runner, finds what those plugins published.
+    for code in readme_student_python():
+        assert "hello.value" in a.python_in_runner(code)
+    print(f"\nthe README's student commands, as written: {time.monotonic() - started:.1f}s")
