@@ -266,8 +266,9 @@ def image_from_the_templates_dockerfile(base: Path, folder: Path, reference: str
         config["config"]["WorkingDir"] = "/app"
         config["rootfs"]["diff_ids"].append(layer_digest)
         config_bytes = json.dumps(config).encode()
-        for each in manifest["layers"]:
-            add(image, f"blobs/sha256/{each['digest'].removeprefix('sha256:')}", blob(source, each["digest"]))
+        for each in manifest["layers"]:  # streamed: a base layer is hundreds of MB
+            member = source.getmember(f"blobs/sha256/{each['digest'].removeprefix('sha256:')}")
+            image.addfile(member, source.extractfile(member))
         add(image, f"blobs/sha256/{layer_digest.removeprefix('sha256:')}", layer_bytes)
         manifest["layers"].append(
             {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": len(layer_bytes)}
