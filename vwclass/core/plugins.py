@@ -54,6 +54,14 @@ DIR_COMMAND = (
     "main.py",
 )
 
+# The init container's registration of the plugin's app meta, as the scheduler's init container does,
+# tried every second for a minute (the app-meta cache may refuse a pod the network has not admitted yet).
+REGISTER_COMMAND = (
+    "for attempt in $(seq 60); do "
+    'redis-cli -h app-meta-cache SET "app-meta.$WAGGLE_APP_ID" "$APP_META" && exit 0; sleep 1; done; '
+    "echo 'cannot reach the app-meta cache (app-meta-cache:6379)' >&2; exit 1"
+)
+
 
 class InvalidPlugin(ValueError):
     """Input that cannot become a plugin; the message names what is wrong, in one line."""
@@ -279,6 +287,7 @@ def plugin_objects(node: PluginNode, plugin: Plugin) -> list[Manifest]:
         "text_files": [f for f in files if f.text is not None],
         "binary_files": [f for f in files if f.text is None],
         "app_meta": app_meta(plugin, image),
+        "register_command": REGISTER_COMMAND,
         "credentials_secret": names.CREDENTIALS_SECRET,
         "amqp_port": rabbitmq.AMQP_PORT,
         "container_defaults": presets.CONTAINER_DEFAULTS,
