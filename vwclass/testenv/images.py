@@ -102,10 +102,13 @@ APP_META_CACHE_IMAGE = DebianImage(
 # requirements/test.lock pins (upstream: Ubuntu with python3 and pywaggle, root, no entrypoint).
 PLUGIN_RUNNER_IMAGE = DebianImage(
     "docker.io/waggle/plugin-base:1.1.1-ml",
-    packages=("python3", "python3-pip", "ca-certificates"),
+    # libstdc++6: numpy's and pandas' wheels (sage-data-client's) link it; without it they fail to import.
+    packages=("python3", "python3-pip", "ca-certificates", "libstdc++6"),
     customize=(
         f'chroot "$1" env {PIP_ENV} pip install --quiet --no-cache-dir --break-system-packages '
         "pywaggle==0.56.3 sage-data-client==0.9.1",
+        # The build fails, rather than a student's first query, when what a plugin imports does not load.
+        'chroot "$1" python3 -c "import waggle.plugin, sage_data_client"',
     ),
     command=("python3",),
     wheels=(("pywaggle==0.56.3", "sage-data-client==0.9.1"),),
