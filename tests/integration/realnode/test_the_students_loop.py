@@ -208,8 +208,8 @@ def test_a_plugin_of_student_a_sees_none_of_student_bs_data(course: RealClass, t
 
 
 # -- the laptop path ------------------------------------------------------------------------------------
-def notes_line(notes: str, marker: str) -> str:
-    [line] = [line.strip() for line in notes.splitlines() if marker in line]
+def notes_line(notes: str, marker: str, ending: str = "") -> str:
+    [line] = [line.strip() for line in notes.splitlines() if marker in line and line.strip().endswith(ending)]
     return line
 
 
@@ -225,7 +225,7 @@ def test_a_plugin_on_the_laptop_through_the_notes_port_forward_has_its_data_stor
     forward = notes_line(notes, "port-forward svc/rabbitmq")
     assert "5672:5672" in forward
     forward = forward.replace("5672:5672", f"{port}:5672").replace(" 15672:15672", "")
-    run_line = notes_line(notes, "WAGGLE_APP_ID=")
+    run_line = notes_line(notes, "WAGGLE_APP_ID=", ending="python3 main.py")
     words = shlex.split(run_line)
     assert words[-2:] == ["python3", "main.py"], run_line
     settings = dict(w.split("=", 1) for w in words[:-2])
