@@ -178,6 +178,13 @@ def test_another_students_node_is_unreachable_while_dns_and_the_own_namespace_wo
     assert set(b_results.values()) == {"connected"}, b_results
 
     probe_pod = own_pod(a, runner_image(a))
+    # A new pod's packets pass once the policy enforcer has seen it (about a second): wait for that.
+    eventually(
+        lambda: probe(a, probe_pod, "probe", ours[:1]) == {ours[0][0]: "connected"},
+        timeout=60,
+        interval=1,
+        what="A's new pod admitted by the network",
+    )
     for pod, container in ((a.runner_pod(), RUNNER), (probe_pod, "probe")):
         results = probe(a, pod, container, theirs + ours)
         for what, _, _ in theirs:
