@@ -383,5 +383,7 @@ def test_every_command_of_the_readmes_for_students_section_runs_as_written(
 
     # The query the section shows, in the runner, finds what those plugins published.
     for code in readme_student_python():
-        assert "hello.value" in a.python_in_runner(code)
+        # As written, then what its DataFrame holds (its print elides columns to fit the terminal).
+        shown = a.python_in_runner(code + '\nprint("HOLDS", sorted(set(df["name"])), sorted(set(df["meta.task"])))\n')
+        assert "HOLDS ['hello.value'] ['hello']" in shown, shown
     print(f"\nthe README's student commands, as written: {time.monotonic() - started:.1f}s")
