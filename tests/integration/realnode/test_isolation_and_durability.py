@@ -187,6 +187,7 @@ def test_another_students_node_is_unreachable_while_dns_and_the_own_namespace_wo
     )
     for pod, container in ((a.runner_pod(), RUNNER), (probe_pod, "probe")):
         results = probe(a, pod, container, theirs + ours)
+        print(f"\nfrom A's {container}: {json.dumps(results, sort_keys=True)}")
         for what, _, _ in theirs:
             assert results[what] in BLOCKED, (pod, what, results)
         for what, _, _ in ours:
