@@ -102,7 +102,7 @@ APP_META_CACHE_IMAGE = DebianImage(
 # requirements/test.lock pins (upstream: Ubuntu with python3 and pywaggle, root, no entrypoint).
 PLUGIN_RUNNER_IMAGE = DebianImage(
     "docker.io/waggle/plugin-base:1.1.1-ml",
-    # libstdc++6: numpy's and pandas' wheels (sage-data-client's) link it; without it they fail to import.
+    # libstdc++6: numpy's wheel (under sage-data-client's pandas) links it; upstream's Ubuntu base has it.
     packages=("python3", "python3-pip", "ca-certificates", "libstdc++6"),
     customize=(
         f'chroot "$1" env {PIP_ENV} pip install --quiet --no-cache-dir --break-system-packages '
