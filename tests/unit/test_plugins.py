@@ -72,16 +72,12 @@ spec:
   initContainers:
     - name: register-app-meta
       image: waggle/app-meta-cache:0.1.2
-      command:
-        - redis-cli
-        - -h
-        - app-meta-cache
-        - SET
-        - app-meta.$(WAGGLE_APP_ID)
-        - '{"host":"$(HOST)","job":"Pluginctl","task":"hello","plugin":"registry.example.org/me/hello:0.1.0"}'
+      command: [sh, -c, REGISTER_COMMAND]
       env:
         - {name: WAGGLE_APP_ID, valueFrom: {fieldRef: {fieldPath: metadata.uid}}}
         - {name: HOST, valueFrom: {fieldRef: {fieldPath: spec.nodeName}}}
+        - name: APP_META
+          value: '{"host":"$(HOST)","job":"Pluginctl","task":"hello","plugin":"registry.example.org/me/hello:0.1.0"}'
       resources:
         requests: {cpu: 10m, memory: 16Mi}
         limits: {cpu: 100m, memory: 32Mi}
@@ -108,6 +104,7 @@ spec:
 """
 )
 EXPECTED_POD["metadata"]["labels"] = LABELS
+EXPECTED_POD["spec"]["initContainers"][0]["command"][2] = plugins.REGISTER_COMMAND
 for _container in EXPECTED_POD["spec"]["initContainers"] + EXPECTED_POD["spec"]["containers"]:
     _container["securityContext"] = SECURITY
 
@@ -146,7 +143,7 @@ def test_a_folder_ships_as_a_configmap_run_in_plugin_base_with_its_requirements(
             {"key": "requirements.txt", "path": "requirements.txt"},
         ],
     }
-    meta = spec["initContainers"][0]["command"][-1]
+    meta = spec["initContainers"][0]["env"][-1]["value"]
     assert meta == '{"host":"$(HOST)","job":"Pluginctl","task":"hello","plugin":"hello"}'
 
 
@@ -215,6 +212,45 @@ def test_the_node_a_student_reads_back_is_the_node_the_class_renders() -> None:
         node = next(o for o in objects if o["kind"] == "StatefulSet" and o["metadata"]["name"] == "node")
         read = plugins.node_from_workload(node)
         assert read == plugins.node_of(cls, cls.students[1])
+
+
+def test_the_app_meta_registration_is_retried_until_the_cache_answers(tmp_path: Path) -> None:
+    # A NetworkPolicy enforcer admits a new pod's packets a moment after it starts (kube-router refused
+    # the first connection on the real node): the registration tries again, every second, for a minute.
+    fake = tmp_path / "redis-cli"
+    calls = tmp_path / "calls"
+    fake.write_text(
+        "#!/bin/sh\n"
+        f'echo "$*" >> {calls}\n'
+        f'[ "$(wc -l < {calls})" -ge 3 ] || {{ echo "Could not connect" >&2; exit 1; }}\n'
+    )
+    fake.chmod(0o755)
+    [init] = plugins.plugin_objects(node(), Plugin("hello", Kind.run, image=IMAGE))[-1]["spec"]["initContainers"]
+    env = {"PATH": f"{tmp_path}:/usr/bin:/bin", "WAGGLE_APP_ID": "uid-1", "APP_META": '{"task":"hello"}'}
+    result = subprocess.run(init["command"], env=env, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert calls.read_text().splitlines() == ['-h app-meta-cache SET app-meta.uid-1 {"task":"hello"}'] * 3
+
+
+def test_a_plugin_follows_the_class_placement_to_the_nodes_machine() -> None:
+    # A class on tainted nodes (a GPU pool; the test environment's real node): without the node's
+    # tolerations and nodeSelector, a plugin pod, bound to the node's machine by its claim, stays Pending.
+    placement = {
+        "nodeSelector": {"pool": "gpu"},
+        "tolerations": [{"key": "pool", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"}],
+    }
+    cls = make_class(placement=placement)
+    objects = render.student_objects(cls, cls.students[0])
+    statefulset = next(o for o in objects if o["kind"] == "StatefulSet" and o["metadata"]["name"] == "node")
+    for read in (plugins.node_of(cls, cls.students[0]), plugins.node_from_workload(statefulset)):
+        for kind in Kind:
+            spec = plugins.pod_spec_of(plugins.plugin_objects(read, Plugin("hello", kind, image=IMAGE))[-1])
+            assert spec["nodeSelector"] == placement["nodeSelector"]
+            assert spec["tolerations"] == placement["tolerations"]
+    # Without a placement, none: a student's pod may carry no toleration of its own.
+    spec = plugins.plugin_objects(node(), Plugin("hello", Kind.run, image=IMAGE))[-1]["spec"]
+    assert "nodeSelector" not in spec
+    assert "tolerations" not in spec
 
 
 @pytest.mark.parametrize(

@@ -58,3 +58,13 @@ def test_the_command_line_shapes_the_nodes(monkeypatch: pytest.MonkeyPatch) -> N
     assert shaped.nodes == 1
     assert shaped.node_shape == NodeShape("48", "187Gi", 110)
     assert not shaped.tuned_clients
+
+
+def test_the_plugin_runner_image_loads_what_a_plugin_imports() -> None:
+    # sage-data-client's pandas and numpy link libstdc++, which Debian's essential variant leaves out: the
+    # runner's first query failed on the real node. The build now imports them, so it fails instead.
+    from vwclass.testenv import images
+
+    image = images.PLUGIN_RUNNER_IMAGE
+    assert "libstdc++6" in image.packages
+    assert any("import waggle.plugin, sage_data_client" in hook for hook in image.customize)

@@ -12,12 +12,12 @@ import enum
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from vwclass.core import names, presets, rabbitmq, render
-from vwclass.core.spec import ClassSpec, Student
+from vwclass.core.spec import ClassSpec, Placement, Student
 
 Manifest = dict[str, Any]
 
@@ -54,6 +54,14 @@ DIR_COMMAND = (
     "main.py",
 )
 
+# The init container's registration of the plugin's app meta, as the scheduler's init container does,
+# tried every second for a minute (the app-meta cache may refuse a pod the network has not admitted yet).
+REGISTER_COMMAND = (
+    "for attempt in $(seq 60); do "
+    'redis-cli -h app-meta-cache SET "app-meta.$WAGGLE_APP_ID" "$APP_META" && exit 0; sleep 1; done; '
+    "echo 'cannot reach the app-meta cache (app-meta-cache:6379)' >&2; exit 1"
+)
+
 
 class InvalidPlugin(ValueError):
     """Input that cannot become a plugin; the message names what is wrong, in one line."""
@@ -88,6 +96,10 @@ class PluginNode:
     # was one pod) a claim of their own, mounted whole.
     uploads_claim: str = names.NODE_DATA_CLAIM
     uploads_sub_path: str | None = "uploads"
+    # The class's placement, as the node's pod has it: a plugin pod must share the node's machine (it
+    # mounts the node's claim), so it needs the same nodeSelector and tolerations to be scheduled there
+    # (a class on tainted nodes, a GPU pool, would otherwise leave every plugin Pending).
+    placement: Placement = field(default_factory=Placement)
 
 
 @dataclass(frozen=True)
@@ -113,6 +125,7 @@ def node_of(cls: ClassSpec, student: Student) -> PluginNode:
         node_vsn=node_vsn,
         app_meta_cache_image=cls.images.app_meta_cache if cls.components.data_sharing_service else None,
         data_config=cls.components.playback,
+        placement=cls.placement,
     )
 
 
@@ -140,6 +153,10 @@ def node_from_workload(node: Manifest) -> PluginNode:
         data_config="WAGGLE_DATA_CONFIG_PATH" in env,
         uploads_claim=claims[uploads["name"]],
         uploads_sub_path=uploads.get("subPath"),
+        placement=Placement(
+            node_selector_items=tuple((pod.get("nodeSelector") or {}).items()),
+            toleration_items=tuple(tuple(t.items()) for t in pod.get("tolerations") or []),
+        ),
     )
 
 
@@ -270,6 +287,7 @@ def plugin_objects(node: PluginNode, plugin: Plugin) -> list[Manifest]:
         "text_files": [f for f in files if f.text is not None],
         "binary_files": [f for f in files if f.text is None],
         "app_meta": app_meta(plugin, image),
+        "register_command": REGISTER_COMMAND,
         "credentials_secret": names.CREDENTIALS_SECRET,
         "amqp_port": rabbitmq.AMQP_PORT,
         "container_defaults": presets.CONTAINER_DEFAULTS,

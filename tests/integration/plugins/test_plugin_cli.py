@@ -52,8 +52,10 @@ def test_a_deployed_plugin_pod_is_made_as_the_scheduler_makes_it(kube: Kube, stu
     assert labels["app.kubernetes.io/name"] == "hello"
     assert labels["edu.sagecontinuum.org/student"] == "student-001"
     [init] = pod["spec"]["initContainers"]
-    assert init["command"][:5] == ["redis-cli", "-h", "app-meta-cache", "SET", "app-meta.$(WAGGLE_APP_ID)"]
-    assert json.loads(init["command"][5]) == {"host": "$(HOST)", "job": "Pluginctl", "task": "hello", "plugin": IMAGE}
+    assert init["command"] == ["sh", "-c", plugins.REGISTER_COMMAND]
+    assert 'redis-cli -h app-meta-cache SET "app-meta.$WAGGLE_APP_ID" "$APP_META"' in plugins.REGISTER_COMMAND
+    app_meta = next(e["value"] for e in init["env"] if e["name"] == "APP_META")
+    assert json.loads(app_meta) == {"host": "$(HOST)", "job": "Pluginctl", "task": "hello", "plugin": IMAGE}
     [container] = pod["spec"]["containers"]
     assert container["image"] == IMAGE
     assert container["args"] == ["--count", "3"]

@@ -9,50 +9,32 @@ ready, whatever the number of pods a student's node has.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.support.classes import class_body, class_namespaces, delete_class, install, wait_ready
-from tests.support.embedded_operator import EmbeddedOperator
+from tests.support.classes import class_body, class_namespaces, delete_class, wait_ready
 from tests.support.kube import unique
+from tests.support.realnode import ON_THE_REAL_NODE, real_node_cluster, running_operator
 from vwclass.kube.api import Kube
-from vwclass.kube.connect import connect
-from vwclass.testenv import images, realnode
+from vwclass.testenv import realnode
 from vwclass.testenv.cluster import Cluster
 
 pytestmark = pytest.mark.realnode
 
-ON_THE_REAL_NODE = {
-    "nodeSelector": {realnode.LABEL: "true"},
-    "tolerations": [{"key": realnode.LABEL, "operator": "Equal", "value": "true", "effect": "NoSchedule"}],
-}
-
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
-    cluster = Cluster(f"pytest-realnode-classes-{os.getpid()}")
-    cluster.up(real_node=True)
-    try:
-        node = realnode.RealNode(cluster)
-        started = time.monotonic()
-        for archive in images.class_images():
-            node.import_image(archive)
-        print(f"\nthe class's images built (or reused) and imported in {time.monotonic() - started:.1f}s")
+    with real_node_cluster("classes") as cluster:
         yield cluster
-    finally:
-        cluster.down()
 
 
 @pytest.fixture(scope="module")
 def operator(cluster: Cluster) -> Iterator[Kube]:
-    kube = connect(str(cluster.kubeconfig))
-    install(kube)
-    with EmbeddedOperator(str(cluster.kubeconfig)) as running:
-        yield running.kube
+    with running_operator(cluster) as kube:
+        yield kube
 
 
 def _pods(cluster: Cluster, namespaces: set[str]) -> list[dict[str, Any]]:
