@@ -77,6 +77,8 @@ def _why(error: Exception) -> str:
             return f"cannot reach the cluster: {error.message[:200]}"
         if error.status == 503 and "no endpoints available" in error.message:
             return "its data endpoint is not running (no ready pod behind the Service)"
+        if error.status == 404 and error.message.startswith(("services ", "pods ")):
+            return "its node is not there (suspended, or not created yet)"
         return f"{error.status} {error.message[:300]}".strip()
     if isinstance(error, OSError):
         return error.strerror or str(error)
@@ -155,7 +157,7 @@ def data(
         sys.stdout.write(classdata.to_ndjson(records))
     elif records:
         output.print_table(output.table(classdata.table_columns(), classdata.table_rows(records)))
-    else:
+    elif len(failed) < len(students):
         output.note(f"no measurements since {since}" + (f" named {name}" if name else "") + f" in class {class_name}")
     for s, why in failed:
         output.note(f"{s.id}: not read: {why}")
@@ -177,6 +179,9 @@ def _prepare_out(out: Path, class_name: str) -> None:
 
     if out.exists() and not out.is_dir():
         abort(f"--out {out}: is a file, not a folder", Exit.BAD_INPUT)
+    above = next((p for p in out.absolute().parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        abort(f"--out {out}: cannot write there: {above} is a file, not a folder", Exit.BAD_INPUT)
     if out.is_dir():
         try:
             entries = list(out.iterdir())
