@@ -21,7 +21,8 @@ from tests.support.embedded_operator import EmbeddedOperator
 from tests.support.kube import eventually, unique
 from vwclass.kube.api import Kube
 from vwclass.kube.connect import connect
-from vwclass.testenv import TestenvError, images, realnode
+from vwclass.testenv import TestenvError as KubectlFailed
+from vwclass.testenv import images, realnode
 from vwclass.testenv.cluster import Cluster
 
 pytestmark = pytest.mark.realnode
@@ -85,7 +86,7 @@ def _pod_states(cluster: Cluster, name: str) -> str:
         pods = json.loads(
             cluster.kubectl("get", "pods", "-A", "-l", f"edu.sagecontinuum.org/class={name}", "-o", "json")
         )
-    except TestenvError as error:
+    except KubectlFailed as error:
         return str(error)
     return "; ".join(
         f"{p['metadata']['namespace']}/{p['metadata']['name']}: "
