@@ -193,3 +193,16 @@ def test_nodes_whose_pods_run_but_do_not_answer_are_rows_that_say_so(
         assert one_line(result.stderr).startswith("student-001: not read: ")
     finally:
         delete_class(cli_kube, name)
+
+
+def test_a_student_cannot_read_the_class(cli: Cli, suspended: str, tmp_path: Path) -> None:
+    """The commands are the teacher's: a student's kubeconfig may not read the class, let alone others' data."""
+    result = cli("credentials", CLASS, "--out", str(tmp_path / "handout"), "--duration", "1h")
+    assert result.exit_code == 0, result.output
+    student = Cli(tmp_path / "handout" / "student-001.kubeconfig")
+    for args in (("data", CLASS), ("report", CLASS), ("collect", CLASS, "--out", str(tmp_path / "out"))):
+        result = student(*args)
+        assert result.exit_code == 4, result.output
+        assert one_line(result.stderr).startswith("error: permission denied: ")
+        assert "virtualwaggleclasses" in result.stderr
+    assert not (tmp_path / "out").exists()
