@@ -130,6 +130,7 @@ def test_a_value_published_by_student_a_is_in_data_collect_and_report(
 
     table = teacher("data", lesson, "--since", "-30m", "--name", "test.*")
     assert table.exit_code == 0, table.output
+    print(f"\n{table.stdout}")
     [header, line] = table.stdout.splitlines()
     assert header.split() == ["TIMESTAMP", "STUDENT", "NAME", "VALUE", "TASK", "PLUGIN", "META"]
     assert line.split()[1:4] == [A, "test.value", "42"]
@@ -162,6 +163,7 @@ def test_a_value_published_by_student_a_is_in_data_collect_and_report(
     assert report[B]["lastMessage"] is None
     table = teacher("report", lesson)
     assert table.exit_code == 0, table.output
+    print(f"\n{table.stdout}")
     assert "STUCK" in next(line for line in table.stdout.splitlines() if line.startswith(B))
     assert table.stderr == "1 of 2 students ok, 1 to look at\n"
 
