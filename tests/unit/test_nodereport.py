@@ -116,3 +116,9 @@ def test_a_node_not_ready_is_a_row_that_says_so() -> None:
 def test_an_endpoint_that_does_not_answer_is_unreachable_with_the_reason() -> None:
     row = report(endpoint_metrics=None, problems=["data endpoint: 503 no endpoints"])
     assert row.state == "UNREACHABLE: data endpoint: 503 no endpoints"
+
+
+def test_a_last_message_that_could_not_be_read_is_unreachable_not_stuck() -> None:
+    row = report(last_message_ns=nodereport.UNREAD, problems=["data endpoint query: 503 busy"])
+    assert row.state == "UNREACHABLE: data endpoint query: 503 busy"
+    assert row.last_message_ns is None

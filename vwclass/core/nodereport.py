@@ -28,6 +28,8 @@ NODE_QUEUES = ("to-validator", "to-beehive")
 _ENDPOINT = "vwclass_dataendpoint_"
 _SHARING = "wes_data_sharing_service_"
 NS = 1_000_000_000
+# The last message's time when the store could not be asked (None: the store holds no message).
+UNREAD = -1
 
 
 @dataclass(frozen=True)
@@ -156,16 +158,18 @@ def student_report(
     window_start_ns: int,
     problems: Sequence[str] = (),
 ) -> StudentReport:
-    """A student's row. A metrics text of None could not be read (problems say why); the state names
-    the first thing the teacher should look at."""
+    """A student's row. A metrics text of None, or a last message of UNREAD, could not be read (problems
+    say why); the state names the first thing the teacher should look at."""
     node = node_state(pod)
     queues = queue_depths(rabbitmq_metrics) if rabbitmq_metrics is not None else {}
     counts = endpoint_counts(endpoint_metrics or "", sharing_metrics or "")
     stored = counts.stored if endpoint_metrics is not None else None
     if not node.ready:
         state = f"NODE NOT READY: {node.why}"
-    elif endpoint_metrics is None:
+    elif endpoint_metrics is None or last_message_ns == UNREAD:
+        # Never STUCK on a read that failed: that says nothing of the student.
         state = "UNREACHABLE: " + (problems[0] if problems else "the data endpoint did not answer")
+        last_message_ns = None
     elif last_message_ns is None or last_message_ns < window_start_ns:
         rejected = sum(counts.rejected.values())
         why = f" ({rejected} rejected)" if rejected else ""

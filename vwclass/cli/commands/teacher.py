@@ -362,6 +362,7 @@ def _report_student(kube: Kube, student: Student, pod: Obj | None, since: str, n
             except Exception as error:
                 if _unexplained(error):
                     raise
+                last = nodereport.UNREAD
                 problems.append(f"data endpoint query: {_why(error)}")
     return nodereport.student_report(
         student.id,
