@@ -137,8 +137,8 @@ def test_students_whose_nodes_do_not_run_are_rows_that_say_so(cli: Cli, suspende
     assert result.exit_code == 1
     assert result.stdout == ""
     assert result.stderr.splitlines() == [
-        "student-001: not read: its data endpoint is not running (no ready pod behind the Service)",
-        "student-002: not read: its data endpoint is not running (no ready pod behind the Service)",
+        "student-001: not read: its node is not running (suspended, not ready, or not created yet: `vwclass status`)",
+        "student-002: not read: its node is not running (suspended, not ready, or not created yet: `vwclass status`)",
     ]
 
 
@@ -151,7 +151,7 @@ def test_collect_writes_a_manifest_even_of_nodes_that_do_not_answer_and_replaces
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["kind"] == "vwclass-collect"
     assert manifest["class"] == CLASS
-    assert manifest["students"]["student-001"]["error"].startswith("its data endpoint is not running")
+    assert manifest["students"]["student-001"]["error"].startswith("its node is not running")
     assert manifest["totals"] == {"students": 1, "records": 0, "files": 0, "failed": 1}
     assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "student-001"]
 

@@ -75,10 +75,11 @@ def _why(error: Exception) -> str:
     if isinstance(error, ApiError):
         if error.status == 0:
             return f"cannot reach the cluster: {error.message[:200]}"
-        if error.status == 503 and "no endpoints available" in error.message:
-            return "its data endpoint is not running (no ready pod behind the Service)"
-        if error.status == 404 and error.message.startswith(("services ", "pods ")):
-            return "its node is not there (suspended, or not created yet)"
+        # No ready pod behind the Service, or (while the operator is still creating it) no Service yet.
+        if (error.status == 503 and "no endpoints available" in error.message) or (
+            error.status == 404 and error.message.startswith(("services ", "pods "))
+        ):
+            return "its node is not running (suspended, not ready, or not created yet: `vwclass status`)"
         return f"{error.status} {error.message[:300]}".strip()
     if isinstance(error, OSError):
         return error.strerror or str(error)
