@@ -8,7 +8,7 @@ import typer
 
 from vwclass import __version__
 from vwclass.cli.boundary import VwclassGroup
-from vwclass.cli.commands import change, create, credentials, doctor, install, operator, plugin, show
+from vwclass.cli.commands import change, create, credentials, doctor, install, operator, plugin, show, teacher
 from vwclass.cli.errors import EXIT_CODES_HELP
 from vwclass.cli.session import Target
 
@@ -71,6 +71,9 @@ def _root(
       vwclass create physics --students 30 --wait     a node per student, with a progress bar
       vwclass credentials physics --out handout/      a kubeconfig and a note per student
       vwclass status physics                          who is ready, and why not
+      vwclass data physics --since -1h                every student's measurements, one table
+      vwclass report physics                          queues, stored, rejected: who is stuck
+      vwclass collect physics --out week3/            records and files, a folder per student
       vwclass delete physics                          everything goes, after you confirm
 
     \b
@@ -96,6 +99,10 @@ app.command(rich_help_panel="Classes")(change.resume)
 app.command(rich_help_panel="Classes")(change.delete)
 app.command(rich_help_panel="Classes")(credentials.credentials)
 app.command(rich_help_panel="Classes")(create.render)
+# The class's work: data, collected files, who is stuck.
+app.command(rich_help_panel="Class data")(teacher.data)
+app.command(rich_help_panel="Class data")(teacher.collect)
+app.command(rich_help_panel="Class data")(teacher.report)
 # Students' plugins on their own node.
 app.add_typer(plugin.app, name="plugin", rich_help_panel="Plugins")
 app.command(rich_help_panel="Plugins")(plugin.newplugin)

@@ -9,7 +9,8 @@ environment variables, consumes SRC_QUEUE (to-validator), and for each message:
 - otherwise merges the app meta (a JSON map of strings) and the node's `node`/`vsn` into the meta;
 - publishes scope (the routing key) node|all to DST_EXCHANGE_NODE (data.topic, routing key = name)
   and beehive|all to DST_EXCHANGE_BEEHIVE (to-beehive, persistent).
-Like upstream, it serves Prometheus metrics on METRICS_HOST:METRICS_PORT only once connected.
+Like upstream, it serves Prometheus metrics on METRICS_HOST:METRICS_PORT only once connected; its
+rejections are counted by `reason` (no_ids, not_waggle, no_app_meta), which `vwclass report` shows.
 Not done: rewriting `upload` values to storage URLs (the data endpoint serves uploads here).
 """
 
@@ -28,10 +29,11 @@ SCOPES_NODE = ("node", "all")
 SCOPES_BEEHIVE = ("beehive", "all")
 counters = {
     "messages_total": 0,
-    "messages_rejected_total": 0,
     "messages_published_node_total": 0,
     "messages_published_beehive_total": 0,
 }
+# Rejections by reason (a label), so a teacher's `vwclass report` can say why a student's messages go.
+rejected: dict[str, int] = {}
 connected = threading.Event()
 
 
@@ -41,7 +43,12 @@ class Metrics(BaseHTTPRequestHandler):
             self.send_response(404 if self.path != "/metrics" else 503)
             self.end_headers()
             return
-        body = "".join(f"wes_data_sharing_service_{name} {value}\n" for name, value in counters.items()).encode()
+        lines = [f"wes_data_sharing_service_{name} {value}\n" for name, value in counters.items()]
+        lines += [
+            f'wes_data_sharing_service_messages_rejected_total{{reason="{reason}"}} {count}\n'
+            for reason, count in sorted(rejected.items())
+        ]
+        body = "".join(lines).encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/plain; version=0.0.4")
         self.end_headers()
@@ -93,17 +100,17 @@ def main() -> None:
         message = waggle_message(body)
         app_meta: dict[str, str] | None = {}
         if not app_id and not user_id:
-            reason = "no app_id and no user_id"
+            code, reason = "no_ids", "no app_id and no user_id"
         elif message is None:
-            reason = "not a Waggle message"
+            code, reason = "not_waggle", "not a Waggle message"
         elif user_id in system_users:
-            reason = ""
+            code, reason = "", ""
         else:
             raw = cache.get(f"app-meta.{app_id}") if app_id else None
             app_meta = json.loads(raw) if raw else None
-            reason = "" if app_meta is not None else f"no app-meta.{app_id} in the app-meta cache"
+            code, reason = ("", "") if app_meta is not None else ("no_app_meta", f"no app-meta.{app_id} in the cache")
         if reason or message is None or app_meta is None:
-            counters["messages_rejected_total"] += 1
+            rejected[code] = rejected.get(code, 0) + 1
             logging.info("rejected a message from app_id=%r user_id=%r: %s", app_id, user_id, reason)
             ch.basic_reject(method.delivery_tag, requeue=False)
             return
