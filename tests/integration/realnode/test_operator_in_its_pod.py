@@ -8,7 +8,6 @@ pod through the `kubernetes` Service with the pod's own (rotated, projected) tok
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -18,32 +17,22 @@ import pytest
 from tests.support.classes import class_body, delete_class, wait_ready
 from tests.support.cli import run_vwclass
 from tests.support.kube import eventually, unique
+from tests.support.realnode import ON_THE_REAL_NODE, real_node_cluster
 from vwclass.kube.api import Kube
 from vwclass.kube.connect import connect
-from vwclass.testenv import images, realnode
+from vwclass.testenv import realnode
 from vwclass.testenv.cluster import Cluster
 
 pytestmark = pytest.mark.realnode
 
 NAMESPACE = "vwclass-system"
 DEPLOYMENT = "vwclass-operator"
-ON_THE_REAL_NODE = {
-    "nodeSelector": {realnode.LABEL: "true"},
-    "tolerations": [{"key": realnode.LABEL, "operator": "Equal", "value": "true", "effect": "NoSchedule"}],
-}
 
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
-    cluster = Cluster(f"pytest-realnode-operator-{os.getpid()}")
-    cluster.up(real_node=True)
-    try:
-        node = realnode.RealNode(cluster)
-        for archive in images.class_images():
-            node.import_image(archive)
+    with real_node_cluster("operator") as cluster:
         yield cluster
-    finally:
-        cluster.down()
 
 
 def _operator_pod(cluster: Cluster) -> dict[str, Any] | None:

@@ -7,7 +7,6 @@ template to a value in the teacher's table.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,18 +18,14 @@ from tests.support.classes import class_body, delete_class, install, wait_ready
 from tests.support.cli import Cli
 from tests.support.embedded_operator import EmbeddedOperator
 from tests.support.kube import eventually, unique
+from tests.support.realnode import ON_THE_REAL_NODE, real_node_cluster
 from vwclass.kube.api import Kube
 from vwclass.kube.connect import connect
 from vwclass.testenv import TestenvError as KubectlFailed
-from vwclass.testenv import images, realnode
 from vwclass.testenv.cluster import Cluster
 
 pytestmark = pytest.mark.realnode
 
-ON_THE_REAL_NODE = {
-    "nodeSelector": {realnode.LABEL: "true"},
-    "tolerations": [{"key": realnode.LABEL, "operator": "Equal", "value": "true", "effect": "NoSchedule"}],
-}
 A, B = "student-001", "student-002"
 FILE_TEXT = "hello from student-001\n"
 # Run in student A's plugin runner, as a student does in a terminal there.
@@ -47,15 +42,8 @@ with Plugin() as plugin:
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
-    cluster = Cluster(f"pytest-realnode-teacher-{os.getpid()}")
-    cluster.up(real_node=True)
-    try:
-        node = realnode.RealNode(cluster)
-        for archive in images.class_images():
-            node.import_image(archive)
+    with real_node_cluster("teacher") as cluster:
         yield cluster
-    finally:
-        cluster.down()
 
 
 @pytest.fixture(scope="module")
