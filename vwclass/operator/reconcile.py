@@ -28,6 +28,9 @@ Obj = dict[str, Any]
 Key = tuple[str, str, str, str]  # (namespace, apiVersion, kind, name)
 PROVISIONING_RECHECK = 5.0
 STALLED_RECHECK = 60.0
+# Nodes are not watched: room that comes back without a pod event (a node Ready again after a restart,
+# a node added or uncordoned) is seen at the next look, so a class short of room looks sooner.
+CAPACITY_RECHECK = 15.0
 # The claim of the RabbitMQ StatefulSet of the layout before the node was one pod. Deleted on upgrade:
 # the broker's state is keyed by its old pod's host name, so the new broker cannot read it, and its
 # users, exchanges and queues come from the rabbitmq-config Secret.
@@ -396,10 +399,10 @@ def reconcile_class(kube: Kube, name: str, pool: Executor) -> Outcome:
     if writes == 0 and all(r.state.ready for r in results):
         return Outcome(writes=0, **counts)
     # Waiting on a person (a name conflict, a bad image) needs no fast polling; provisioning does.
-    waiting_on_people = writes == 0 and (
-        all(r.state.ready or r.state.failing for r in results)
-        or stalled_reason is status.Stalled.INSUFFICIENT_CAPACITY  # pod events say when room appears
-    )
-    return Outcome(
-        requeue_after=STALLED_RECHECK if waiting_on_people else PROVISIONING_RECHECK, writes=writes, **counts
-    )
+    if writes == 0 and stalled_reason is status.Stalled.INSUFFICIENT_CAPACITY:
+        recheck = CAPACITY_RECHECK
+    elif writes == 0 and all(r.state.ready or r.state.failing for r in results):
+        recheck = STALLED_RECHECK
+    else:
+        recheck = PROVISIONING_RECHECK
+    return Outcome(requeue_after=recheck, writes=writes, **counts)
