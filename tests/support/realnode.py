@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import tarfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -149,6 +150,44 @@ class Student:
             timeout=timeout,
             input=stdin,
         )
+
+
+@contextmanager
+def container_exits(student: Student) -> Iterator[dict[str, dict[str, int | None]]]:
+    """While inside, a watch (as the student) of their namespace's pods; yields, filled in as the watch
+    sees them, each pod's (by uid) containers' last exit codes (None: not seen terminated)."""
+    exits: dict[str, dict[str, int | None]] = {}
+    watch = subprocess.Popen(
+        [kubectl_binary(), "--kubeconfig", str(student.kubeconfig), "get", "pods", "--watch", "-o", "json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+
+    def read() -> None:
+        assert watch.stdout is not None
+        decoder, buffer = json.JSONDecoder(), ""
+        for line in watch.stdout:  # a stream of indented JSON objects, one per change
+            buffer += line
+            try:
+                pod, end = decoder.raw_decode(buffer.lstrip())
+            except ValueError:
+                continue
+            buffer = buffer.lstrip()[end:]
+            statuses = [*pod["status"].get("initContainerStatuses", []), *pod["status"].get("containerStatuses", [])]
+            exits[pod["metadata"]["uid"]] = {
+                c["name"]: c.get("state", {}).get("terminated", {}).get("exitCode") for c in statuses
+            }
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        time.sleep(1)  # the watch's first listing is in
+        yield exits
+    finally:
+        watch.kill()
+        watch.wait()
+        reader.join(timeout=10)
 
 
 @dataclass(frozen=True)

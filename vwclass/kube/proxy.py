@@ -3,13 +3,17 @@
 The teacher reads each endpoint where it runs, with their own cluster credentials: nothing is opened
 to the network, and the node's NetworkPolicies stay as they are. Answers come back as bytes, or
 streamed into a file.
+
+Every call here is a read, so a connection cut on its way (the proxy's pooled connection to the pod
+closed under it, a pod restarting) is asked again, twice, before the error reaches the teacher.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 from urllib.parse import quote
 
 from kubernetes.client.exceptions import ApiException
@@ -18,6 +22,9 @@ from urllib3.exceptions import HTTPError
 from vwclass.kube.api import ApiError, Kube, error_from
 
 CHUNK = 65536
+ATTEMPTS = 3
+RETRY_PAUSE = 0.5  # seconds, doubled after each failed attempt
+T = TypeVar("T")
 
 
 def service_path(namespace: str, service: str, port: str, path: str) -> str:
@@ -63,6 +70,21 @@ def _proxy_error(status: int, reason: str, body: bytes) -> ApiError:
     return error
 
 
+def _attempts(read: Callable[[], T], before_retry: Callable[[], None] = lambda: None) -> T:
+    """read(), again after a connection cut on its way (status 0); any answer of the server is final."""
+    pause = RETRY_PAUSE
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return read()
+        except ApiError as error:
+            if error.status != 0 or attempt == ATTEMPTS:
+                raise
+        before_retry()
+        time.sleep(pause)
+        pause *= 2
+    raise AssertionError("unreachable")
+
+
 def request(
     kube: Kube,
     method: str,
@@ -71,18 +93,31 @@ def request(
     content_type: str = "application/json",
     timeout: float = 60.0,
 ) -> bytes:
-    """The whole answer of a proxied request (a body is sent as JSON); an ApiError when the proxy or the
+    """The whole answer of a proxied read (a body is sent as JSON); an ApiError when the proxy or the
     server refuses."""
-    with _open(kube, method, path, body, content_type, timeout) as raw:
-        data: bytes = raw.read()
-        return data
+
+    def read() -> bytes:
+        with _open(kube, method, path, body, content_type, timeout) as raw:
+            data: bytes = raw.read()
+            return data
+
+    return _attempts(read)
 
 
 def download(kube: Kube, path: str, into: IO[bytes], timeout: float = 300.0) -> int:
-    """Streams a proxied GET into a file; the bytes written."""
-    written = 0
-    with _open(kube, "GET", path, None, "application/json", timeout) as raw:
-        for chunk in raw.stream(CHUNK, decode_content=True):
-            into.write(chunk)
-            written += len(chunk)
-    return written
+    """Streams a proxied GET into a file (from its start again after a cut); the bytes written."""
+    start = into.tell()
+
+    def read() -> int:
+        written = 0
+        with _open(kube, "GET", path, None, "application/json", timeout) as raw:
+            for chunk in raw.stream(CHUNK, decode_content=True):
+                into.write(chunk)
+                written += len(chunk)
+        return written
+
+    def rewind() -> None:
+        into.seek(start)
+        into.truncate()
+
+    return _attempts(read, rewind)

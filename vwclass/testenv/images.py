@@ -70,7 +70,10 @@ def _tree_digest(root: Path) -> str:
 TEST_IMAGE = DebianImage("vwclass.local/testenv/debian:bookworm")
 # Stand-in for the official RabbitMQ image, under its reference, keeping its contract: user rabbitmq
 # with uid 100 and gid 101 (Debian gives uid 100 to epmd, so the two swap), config in /etc/rabbitmq,
-# data and the Erlang cookie in /var/lib/rabbitmq, rabbitmq-diagnostics on PATH.
+# data and the Erlang cookie in /var/lib/rabbitmq, rabbitmq-diagnostics on PATH. RabbitMQ's own scripts
+# come first on PATH, as in the upstream image: Debian's /usr/sbin/rabbitmq-server wrapper runs the
+# broker without exec and has no trap, so as PID 1 it ignored SIGTERM and every node's stop ended in a
+# SIGKILL of the broker; RabbitMQ's script stops the broker cleanly on SIGTERM.
 RABBITMQ_IMAGE = DebianImage(
     "docker.io/library/rabbitmq:4.1.4-management-alpine",
     packages=("rabbitmq-server",),
@@ -84,7 +87,7 @@ RABBITMQ_IMAGE = DebianImage(
         # As the upstream management image does: the plugin enabled in /etc/rabbitmq/enabled_plugins.
         "rabbitmq-plugins enable --offline rabbitmq_management'",
     ),
-    env=("HOME=/var/lib/rabbitmq", "RABBITMQ_LOGS=-"),
+    env=("HOME=/var/lib/rabbitmq", "RABBITMQ_LOGS=-", f"PATH=/usr/lib/rabbitmq/bin:{DEFAULT_PATH}"),
     user="100:101",
 )
 # Stand-in for waggle/app-meta-cache: Redis from Debian (the upstream image is Redis 7 plus a Go helper

@@ -19,6 +19,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -75,6 +77,9 @@ def waggle_message(body: bytes) -> dict[str, object] | None:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    # PID 1 of its container: without a handler SIGTERM would be ignored until the grace period ends.
+    # Unacknowledged messages go back to the queue.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     env = os.environ.get
     system_users = set(filter(None, env("SYSTEM_USERS", "").split()))
     node, vsn = env("WAGGLE_NODE_ID", ""), env("WAGGLE_NODE_VSN", "")

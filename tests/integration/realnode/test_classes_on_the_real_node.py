@@ -10,31 +10,18 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.support.classes import class_body, class_namespaces, delete_class, wait_ready
 from tests.support.kube import unique
-from tests.support.realnode import ON_THE_REAL_NODE, real_node_cluster, running_operator
+from tests.support.realnode import ON_THE_REAL_NODE
 from vwclass.kube.api import Kube
 from vwclass.testenv import realnode
 from vwclass.testenv.cluster import Cluster
 
 pytestmark = pytest.mark.realnode
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
-    with real_node_cluster("classes") as cluster:
-        yield cluster
-
-
-@pytest.fixture(scope="module")
-def operator(cluster: Cluster) -> Iterator[Kube]:
-    with running_operator(cluster) as kube:
-        yield kube
 
 
 def _pods(cluster: Cluster, namespaces: set[str]) -> list[dict[str, Any]]:
@@ -53,16 +40,16 @@ def _pods(cluster: Cluster, namespaces: set[str]) -> list[dict[str, Any]]:
     ],
 )
 def test_a_class_of_two_on_the_real_node_is_ready_because_its_containers_run(
-    cluster: Cluster, operator: Kube, spec: dict[str, Any]
+    cluster: Cluster, teacher: Kube, spec: dict[str, Any]
 ) -> None:
     name = unique("real")
     created = time.monotonic()
-    operator.apply(class_body(name, students=2, placement=ON_THE_REAL_NODE, **spec))
+    teacher.apply(class_body(name, students=2, placement=ON_THE_REAL_NODE, **spec))
     try:
-        body = wait_ready(operator, name, students=2, timeout=600)
+        body = wait_ready(teacher, name, students=2, timeout=600)
         print(f"\nclass {name} {spec or 'default'}: Ready {time.monotonic() - created:.1f}s after creation")
         assert body["status"]["students"]["ready"] == 2
-        namespaces = class_namespaces(operator, name)
+        namespaces = class_namespaces(teacher, name)
         assert len(namespaces) == 2
         pods = _pods(cluster, namespaces)
         assert pods, "a Ready class runs pods"
@@ -78,4 +65,4 @@ def test_a_class_of_two_on_the_real_node_is_ready_because_its_containers_run(
                 assert "running" in container["state"], (where, container["name"], container["state"])
                 assert container["ready"], (where, container["name"])
     finally:
-        delete_class(operator, name, timeout=300)
+        delete_class(teacher, name, timeout=300)

@@ -16,7 +16,7 @@ import pytest
 from vwclass.testenv.cluster import Cluster
 
 ROOT = Path(__file__).resolve().parents[3]
-pytestmark = [pytest.mark.cluster, pytest.mark.realnode]
+pytestmark = [pytest.mark.cluster, pytest.mark.realnode, pytest.mark.realnode_alone]
 
 
 def test_make_demo_creates_a_ready_class_and_make_demo_down_stops_it() -> None:

@@ -28,9 +28,8 @@ from tests.support.realnode import (
     RealClass,
     Student,
     class_on_the_real_node,
+    container_exits,
     query_in_runner,
-    real_node_cluster,
-    running_operator,
     stored,
 )
 from vwclass.kube.api import Kube
@@ -67,18 +66,6 @@ for what, host, port in targets:
 print(json.dumps(results))
 """
 BLOCKED = ("refused", "timeout")
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
-    with real_node_cluster("isolation") as cluster:
-        yield cluster
-
-
-@pytest.fixture(scope="module")
-def teacher(cluster: Cluster) -> Iterator[Kube]:
-    with running_operator(cluster) as kube:
-        yield kube
 
 
 @pytest.fixture(scope="module")
@@ -238,8 +225,14 @@ def test_deleting_the_nodes_pods_loses_no_record_and_the_credentials_still_work(
     assert old_uids
 
     # As A: every pod of A's node (A may delete pods in their namespace).
-    for pod in a.node_pods():
-        a.kubectl("delete", "pod", pod["metadata"]["name"], "--wait=true", timeout=200)
+    with container_exits(a) as exits:
+        for pod in a.node_pods():
+            a.kubectl("delete", "pod", pod["metadata"]["name"], "--wait=true", timeout=200)
+    # Each service stopped on the kubelet's SIGTERM (exit 0), none was killed when the grace period ran
+    # out (137): RabbitMQ, stopped last, flushed its queues, and the deletion did not wait 30 s.
+    for uid in old_uids:
+        assert exits.get(uid), f"the watch saw no container of pod {uid}"
+        assert all(code == 0 for code in exits[uid].values()), exits[uid]
     eventually(
         lambda: a.node_pods() and not ({p["metadata"]["uid"] for p in a.node_pods()} & old_uids),
         timeout=120,

@@ -23,7 +23,7 @@ from vwclass.kube.connect import connect
 from vwclass.testenv import realnode
 from vwclass.testenv.cluster import Cluster
 
-pytestmark = pytest.mark.realnode
+pytestmark = [pytest.mark.realnode, pytest.mark.realnode_alone]
 
 NAMESPACE = "vwclass-system"
 DEPLOYMENT = "vwclass-operator"

@@ -16,7 +16,7 @@ from vwclass import testenv
 from vwclass.testenv import images, realnode
 from vwclass.testenv.cluster import Cluster
 
-pytestmark = pytest.mark.realnode
+pytestmark = [pytest.mark.realnode, pytest.mark.realnode_alone]
 
 OUR_BINARIES = ("kubelet", "kube-proxy", "kube-router", "coredns", "containerd", "containerd-shim-runc-v2")
 

@@ -32,8 +32,6 @@ from tests.support.realnode import (
     image_from_the_templates_dockerfile,
     node_identity,
     query_in_runner,
-    real_node_cluster,
-    running_operator,
     stored,
 )
 from vwclass.kube.api import Kube
@@ -43,18 +41,6 @@ from vwclass.testenv.cluster import Cluster
 pytestmark = pytest.mark.realnode
 
 README = Path(__file__).resolve().parents[3] / "README.md"
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
-    with real_node_cluster("loop") as cluster:
-        yield cluster
-
-
-@pytest.fixture(scope="module")
-def teacher(cluster: Cluster) -> Iterator[Kube]:
-    with running_operator(cluster) as kube:
-        yield kube
 
 
 @pytest.fixture(scope="module")
