@@ -50,7 +50,7 @@ def lesson(cluster: Cluster, teacher: Kube) -> Iterator[str]:
             raise AssertionError(f"{error}; pods: {_pod_states(cluster, name)}") from None
         yield name
     finally:
-        delete_class(teacher, name, timeout=300)
+        delete_class(teacher, name, wait=False)  # as class_on_the_real_node does
 
 
 def _pod_states(cluster: Cluster, name: str) -> str:
