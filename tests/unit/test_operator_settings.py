@@ -50,3 +50,19 @@ def test_child_watches_are_filtered_by_label_on_the_server_and_the_class_watch_i
     assert selectors("", "v1", "namespaces") == [wanted]
     assert selectors("apps", "v1", "deployments") == [wanted]
     assert selectors(names.GROUP, names.VERSION, names.PLURAL) == []  # every class is ours
+
+
+def test_kopf_keeps_a_diff_base_of_the_class_only_not_of_each_child_event() -> None:
+    import kopf
+
+    from vwclass.core import names
+    from vwclass.operator.handlers import ClassDiffBaseStorage
+
+    storage = ClassDiffBaseStorage(prefix=names.GROUP, key="last-handled-configuration")
+    cls = kopf.Body(
+        {"apiVersion": names.API_VERSION, "kind": names.KIND, "metadata": {"name": "c"}, "spec": {"students": 3}}
+    )
+    pod = kopf.Body({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": []}})
+    assert storage.build(body=cls) == {"spec": {"students": 3}}
+    assert storage.build(body=pod) == {}
+    assert storage.fetch(body=pod) is None

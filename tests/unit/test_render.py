@@ -349,3 +349,11 @@ def test_no_two_containers_of_a_node_listen_on_one_port(components: dict[str, bo
     ports = [p["containerPort"] for c in pod.get("initContainers", []) + pod["containers"] for p in c.get("ports", [])]
     assert ports
     assert len(ports) == len(set(ports)), sorted(ports)
+
+
+def test_the_namespace_alone_is_the_first_object_of_a_student() -> None:
+    cls = make_class(
+        roster=[{"id": "ada", "name": "Ada L."}],
+        placement={"tolerations": [{"key": "gpu", "operator": "Exists"}]},
+    )
+    assert render.student_namespace(cls, cls.students[0]) == render.student_objects(cls, cls.students[0], CREDS)[0]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -45,13 +45,33 @@ class RetryForever:
         yield from itertools.repeat(8.0)
 
 
+class ClassDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
+    """kopf's diff base (the last handled spec, kept in an annotation), for the class only.
+
+    kopf builds one for every event of every watched kind: a deep copy of the whole object (managed
+    fields and all), then a diff of it against nothing, for each status update of each pod, claim and
+    quota of every student. Only the class has change handlers; a child's event asks for a reconcile
+    and nothing more, so its diff base is empty and costs nothing.
+    """
+
+    @staticmethod
+    def _is_class(body: kopf.Body) -> bool:
+        return body.get("kind") == names.KIND and body.get("apiVersion") == names.API_VERSION
+
+    def build(self, *, body: kopf.Body, extra_fields: Iterable[Any] | None = None) -> kopf.BodyEssence:
+        if not self._is_class(body):
+            return kopf.BodyEssence()
+        return super().build(body=body, extra_fields=extra_fields)
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return super().fetch(body=body) if self._is_class(body) else None
+
+
 @kopf.on.startup()
 async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     # Progress in annotations under our own prefix; status stays ours alone.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=names.GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=names.GROUP, key="last-handled-configuration"
-    )
+    settings.persistence.diffbase_storage = ClassDiffBaseStorage(prefix=names.GROUP, key="last-handled-configuration")
     # kopf would post an Event for every successful handler: writes in a steady state. Only warnings.
     settings.posting.level = logging.WARNING
     # ...and log a line for every child event: thousands while a big class provisions.

@@ -21,7 +21,7 @@ from vwclass.core import admission, capacity, drift, names, rabbitmq, render, st
 from vwclass.core.schema import InvalidClass
 from vwclass.core.spec import ClassSpec, Student, parse_class
 from vwclass.kube.api import ApiError, Kube
-from vwclass.kube.resources import BY_KIND, CLASS, NAMESPACE, NODE, POD, STUDENT_KINDS, resource_of
+from vwclass.kube.resources import BY_KIND, CLASS, NAMESPACE, NODE, POD, STUDENT_KINDS, Resource, resource_of
 
 log = logging.getLogger("vwclass.reconcile")
 Obj = dict[str, Any]
@@ -73,11 +73,36 @@ class Outcome:
     students_desired: int | None = None
 
 
+def _without_managed_fields(obj: Obj) -> Obj:
+    obj["metadata"].pop("managedFields", None)
+    return obj
+
+
+def _pod_state(pod: Obj) -> Obj:
+    """What a reconcile reads of a pod (its labels and status); its spec is most of its size."""
+    _without_managed_fields(pod)
+    return {
+        "apiVersion": pod["apiVersion"],
+        "kind": pod["kind"],
+        "metadata": pod["metadata"],
+        "status": pod.get("status") or {},
+    }
+
+
+def _list_slim(kube: Kube, kind: Resource, selector: str = "") -> list[Obj]:
+    """A LIST whose items keep what a reconcile compares: without managed fields (which nothing
+    reads, and which are up to half of an object), so a big class's lists take less memory."""
+    items = kube.list(kind, selector)
+    if kind == POD:
+        return [_pod_state(p) for p in items]
+    return [_without_managed_fields(o) for o in items]
+
+
 def observe(kube: Kube, class_name: str, pool: Executor) -> Observed:
     selector = names.class_selector(class_name)
-    namespaces_future = pool.submit(kube.list, NAMESPACE)
-    pods_future = pool.submit(kube.list, POD, selector)
-    futures = [pool.submit(kube.list, kind, selector) for kind in STUDENT_KINDS]
+    namespaces_future = pool.submit(_list_slim, kube, NAMESPACE)
+    pods_future = pool.submit(_list_slim, kube, POD, selector)
+    futures = [pool.submit(_list_slim, kube, kind, selector) for kind in STUDENT_KINDS]
     objects = {key_of(o): o for future in futures for o in future.result()}
     pods: dict[str, list[Obj]] = defaultdict(list)
     for pod in pods_future.result():
@@ -156,7 +181,7 @@ def ensure_student(kube: Kube, cls: ClassSpec, student: Student, observed: Obser
     writes = 0
     if namespace is None:
         # Created, never applied: an apply would take over a namespace someone made since we listed.
-        namespace = kube.create(render.student_objects(cls, student)[0])
+        namespace = kube.create(render.student_namespace(cls, student))
         if namespace is None:
             return StudentResult(
                 status.StudentState(
