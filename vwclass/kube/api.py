@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 from kubernetes import client
@@ -23,6 +24,7 @@ from vwclass.kube.resources import CLASS, Resource, resource_of
 
 log = logging.getLogger("vwclass.kube")
 Obj = dict[str, Any]
+Page = list[Obj]  # named here: inside Kube, `list` is its method
 _RETRIABLE = {429, 500, 502, 503, 504}
 
 
@@ -164,14 +166,34 @@ class Kube:
     def list(
         self, resource: Resource, label_selector: str = "", namespace: str | None = None, field_selector: str = ""
     ) -> list[Obj]:
+        return [item for page in self.list_pages(resource, label_selector, namespace, field_selector) for item in page]
+
+    def list_pages(
+        self,
+        resource: Resource,
+        label_selector: str = "",
+        namespace: str | None = None,
+        field_selector: str = "",
+        page_size: int = 0,
+    ) -> Iterator[Page]:
+        """A LIST, page_size items at a time (0: all in one), so a caller that keeps only part of each
+        item never holds the whole answer of a big class at once."""
         query = [("labelSelector", label_selector)] if label_selector else []
         query += [("fieldSelector", field_selector)] if field_selector else []
-        result = self.request("GET", resource.path(namespace), query=query, timeout=120.0)
-        items: list[Obj] = result.get("items", [])
-        for item in items:  # list items come without these; callers compare whole objects
-            item.setdefault("apiVersion", resource.api_version)
-            item.setdefault("kind", resource.kind)
-        return items
+        query += [("limit", str(page_size))] if page_size else []
+        token = ""
+        while True:
+            paging = [("continue", token)] if token else []
+            result = self.request("GET", resource.path(namespace), query=query + paging, timeout=120.0)
+            items: Page = result.get("items", [])
+            for item in items:  # list items come without these; callers compare whole objects
+                item.setdefault("apiVersion", resource.api_version)
+                item.setdefault("kind", resource.kind)
+            token = (result.get("metadata") or {}).get("continue") or ""
+            del result
+            yield items
+            if not token:
+                return
 
     def delete(self, resource: Resource, name: str, namespace: str | None = None, uid: str | None = None) -> bool:
         """Deletes in the background; with uid, only that exact object (never a namesake)."""

@@ -35,6 +35,8 @@ CAPACITY_RECHECK = 15.0
 # the broker's state is keyed by its old pod's host name, so the new broker cannot read it, and its
 # users, exchanges and queues come from the rabbitmq-config Secret.
 LEGACY_RABBITMQ_CLAIM = "data-rabbitmq-0"
+# Items per page of a reconcile's LISTs: a class of 500 is read in pages, each slimmed before the next.
+LIST_PAGE = 200
 
 
 def key_of(obj: Obj) -> Key:
@@ -91,11 +93,9 @@ def _pod_state(pod: Obj) -> Obj:
 
 def _list_slim(kube: Kube, kind: Resource, selector: str = "") -> list[Obj]:
     """A LIST whose items keep what a reconcile compares: without managed fields (which nothing
-    reads, and which are up to half of an object), so a big class's lists take less memory."""
-    items = kube.list(kind, selector)
-    if kind == POD:
-        return [_pod_state(p) for p in items]
-    return [_without_managed_fields(o) for o in items]
+    reads, and which are up to half of an object), read in pages, so a big class's lists take less memory."""
+    slim = _pod_state if kind == POD else _without_managed_fields
+    return [slim(o) for page in kube.list_pages(kind, selector, page_size=LIST_PAGE) for o in page]
 
 
 def observe(kube: Kube, class_name: str, pool: Executor) -> Observed:
