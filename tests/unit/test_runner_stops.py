@@ -14,8 +14,9 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.unit.test_render import CREDS, containers, make_class
-from vwclass.core import render
+from tests.support.classes import class_body
+from vwclass.core import names, render
+from vwclass.core.spec import parse_class
 
 
 def _pid_one(unshare: subprocess.Popen[bytes]) -> int:
@@ -30,8 +31,9 @@ def _pid_one(unshare: subprocess.Popen[bytes]) -> int:
 
 
 def test_the_runners_idle_command_exits_at_once_on_sigterm_as_pid_one() -> None:
-    cls = make_class()
-    runner = containers(render.student_objects(cls, cls.students[0], CREDS))["plugin-runner"]
+    cls = parse_class(class_body("stops", students=1))
+    [node] = [o for o in render.student_objects(cls, cls.students[0]) if o["metadata"]["name"] == names.NODE_WORKLOAD]
+    [runner] = [c for c in node["spec"]["template"]["spec"]["containers"] if c["name"] == "plugin-runner"]
     command = [*runner["command"], *runner.get("args", [])]
     unshare = subprocess.Popen(["unshare", "--pid", "--fork", "--kill-child", *command])
     try:
