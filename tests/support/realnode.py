@@ -217,11 +217,46 @@ def class_on_the_real_node(
             namespace = context["context"]["namespace"]
             handed.append(Student(kubeconfig.stem, namespace, kubeconfig, kubeconfig.with_suffix(".txt")))
         assert len(handed) == students, sorted(p.name for p in handout.iterdir())
+        for student in handed:
+            wait_services_route(student)
         yield RealClass(name, teacher, tuple(handed))
     finally:
         # Not waited for: the shared cluster goes when the package ends, and the next module's class
         # does not need this one's namespaces gone (their pods stop in seconds).
         delete_class(teacher, name, wait=False)
+
+
+# Each of the namespace's Services, by name and port, connected to once from the runner.
+CONNECT_EACH_SERVICE = """
+import json, socket, sys
+failed = {}
+for name, port in json.loads(sys.argv[1]):
+    try:
+        socket.create_connection((name, port), timeout=4).close()
+    except OSError as error:
+        failed[f"{name}:{port}"] = str(error)
+print(json.dumps(failed))
+"""
+
+
+def wait_services_route(student: Student, timeout: float = 60) -> None:
+    """Until the student's runner connects to each Service of their namespace. A class is Ready when its
+    pods are; a Service routes a moment later (the EndpointSlice controller, then kube-proxy's next sync)
+    and refuses until then, which a student's plugin rides out by retrying and a test must wait out."""
+    services = json.loads(student.kubectl("get", "services", "-o", "json"))["items"]
+    ports = [
+        (s["metadata"]["name"], p["port"])
+        for s in services
+        for p in s["spec"].get("ports", [])
+        if p.get("protocol", "TCP") == "TCP"
+    ]
+
+    def all_connect() -> bool:
+        out = student.in_runner("python3", "-c", CONNECT_EACH_SERVICE, json.dumps(ports))
+        failed: dict[str, str] = json.loads(out.strip().splitlines()[-1])
+        return not failed
+
+    eventually(all_connect, timeout=timeout, interval=1, what=f"{student.id}'s runner connected to {ports}")
 
 
 def query_in_runner(student: Student, filter: dict[str, str], start: str = "-1h") -> list[dict[str, Any]]:
