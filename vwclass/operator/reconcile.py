@@ -100,7 +100,9 @@ def _list_slim(kube: Kube, kind: Resource, selector: str = "") -> list[Obj]:
 
 def observe(kube: Kube, class_name: str, pool: Executor) -> Observed:
     selector = names.class_selector(class_name)
-    namespaces_future = pool.submit(_list_slim, kube, NAMESPACE)
+    # By label, not all of the cluster's: a namespace of the same name but not ours is found when
+    # creating it is refused (ensure_student), which keeps the conflict check exact.
+    namespaces_future = pool.submit(_list_slim, kube, NAMESPACE, selector)
     pods_future = pool.submit(_list_slim, kube, POD, selector)
     futures = [pool.submit(_list_slim, kube, kind, selector) for kind in STUDENT_KINDS]
     objects = {key_of(o): o for future in futures for o in future.result()}
@@ -173,22 +175,24 @@ def _converge(kube: Kube, desired: Obj, actual: Obj | None) -> tuple[Obj, int]:
 
 def ensure_student(kube: Kube, cls: ClassSpec, student: Student, observed: Observed) -> StudentResult:
     namespace = observed.namespaces.get(student.namespace)
-    if namespace is not None and not owned_by(namespace, cls.uid):
-        message = f"namespace {student.namespace} already exists and is not managed by class {cls.name}; left untouched"
-        return StudentResult(status.StudentState(student.id, False, message, failing=True), conflict=message)
-    if namespace is not None and namespace["metadata"].get("deletionTimestamp"):
-        return StudentResult(status.StudentState(student.id, False, "namespace is still being deleted"))
     writes = 0
     if namespace is None:
-        # Created, never applied: an apply would take over a namespace someone made since we listed.
+        # Created, never applied: an apply would take over a namespace that is not the class's. The
+        # class's namespaces were listed by label, so a refusal means one without them (someone else's,
+        # or ours with its labels taken off): read that one and judge it below.
         namespace = kube.create(render.student_namespace(cls, student))
         if namespace is None:
-            return StudentResult(
-                status.StudentState(
-                    student.id, False, f"namespace {student.namespace} appeared meanwhile; checking whose it is"
-                )
-            )
-        writes += 1
+            namespace = kube.get(NAMESPACE, student.namespace)
+            if namespace is None:
+                message = f"namespace {student.namespace} appeared and vanished meanwhile; looking again"
+                return StudentResult(status.StudentState(student.id, False, message))
+        else:
+            writes += 1
+    if not owned_by(namespace, cls.uid):
+        message = f"namespace {student.namespace} already exists and is not managed by class {cls.name}; left untouched"
+        return StudentResult(status.StudentState(student.id, False, message, failing=True), conflict=message)
+    if namespace["metadata"].get("deletionTimestamp"):
+        return StudentResult(status.StudentState(student.id, False, "namespace is still being deleted"))
     values, wrote = _credentials(kube, cls, student, observed)
     writes += wrote
     credentials = rabbitmq.NodeCredentials(

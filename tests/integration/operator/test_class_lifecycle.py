@@ -236,7 +236,9 @@ def test_a_preexisting_namespace_is_never_adopted(kube: Kube, operator: Embedded
 
 
 def test_a_namespace_made_between_the_operators_list_and_its_write_is_not_taken_over(kube: Kube) -> None:
-    """The race the LIST cannot see: the namespace did not exist when listed, and does when written."""
+    """The race the LIST cannot see (and a namespace without the class's labels, which it never lists):
+    the namespace did not exist when listed, and does when written. Its creation is refused, and the one
+    namespace read judges it: someone else's, so a conflict, and nothing written."""
     body = class_body("racing", students=1)
     body["metadata"]["uid"] = "4e6f7420-6f75-7273-2c20-6e6f74207573"  # never stored: no operator races us
     cls = parse_class(body)
@@ -247,7 +249,9 @@ def test_a_namespace_made_between_the_operators_list_and_its_write_is_not_taken_
     listed_before = Observed(namespaces={}, objects={}, pods={})
     result = ensure_student(kube, cls, student, listed_before)
     assert not result.state.ready
-    assert "appeared meanwhile" in result.state.reason
+    assert result.conflict == (
+        f"namespace {student.namespace} already exists and is not managed by class racing; left untouched"
+    )
     assert result.writes == 0
     untouched = kube.get(NAMESPACE, student.namespace)
     assert untouched is not None
@@ -255,6 +259,33 @@ def test_a_namespace_made_between_the_operators_list_and_its_write_is_not_taken_
     assert untouched["metadata"]["labels"] == {"owner": "x", "kubernetes.io/metadata.name": student.namespace}
     assert not [kind for kind in STUDENT_KINDS if kube.list(kind, names.class_selector("racing"), student.namespace)]
     kube.delete(NAMESPACE, student.namespace)
+
+
+def test_a_namespace_of_the_class_whose_labels_were_taken_off_is_found_and_labelled_again(
+    kube: Kube, kubeconfig: Path
+) -> None:
+    """The operator lists the class's namespaces by label; one it owns but that lost its labels (an
+    admin's `kubectl label namespace ... edu.sagecontinuum.org/class-`) is found by its refused creation, and kept."""
+    with EmbeddedOperator(str(kubeconfig), resync_seconds=2.0):
+        kube.apply(class_body("unlabelled", students=1))
+        wait_ready(kube, "unlabelled", 1)
+        [namespace] = kube.list(NAMESPACE, names.class_selector("unlabelled"))
+        name, uid = namespace["metadata"]["name"], namespace["metadata"]["uid"]
+        kube.request(
+            "PATCH",
+            f"/api/v1/namespaces/{name}",
+            body={"metadata": {"labels": {names.CLASS_LABEL: None, names.MANAGED_BY: None}}},
+            content_type="application/merge-patch+json",
+        )
+        labelled = eventually(
+            lambda: kube.list(NAMESPACE, names.class_selector("unlabelled")),
+            timeout=30,
+            what="the namespace labelled again",
+        )
+        assert [n["metadata"]["uid"] for n in labelled] == [uid]  # the same namespace, never recreated
+        wait_ready(kube, "unlabelled", 1)
+        assert condition(kube, "unlabelled", "Stalled").get("status") != "True"
+    delete_class(kube, "unlabelled")
 
 
 def test_deleting_a_class_removes_its_namespaces_without_the_operator(kube: Kube, kubeconfig: Path) -> None:
