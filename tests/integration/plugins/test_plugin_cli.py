@@ -5,6 +5,7 @@ no test here reads a plugin's log.)"""
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -184,6 +185,52 @@ def test_a_name_already_running_and_a_full_quota_are_refused(kube: Kube, student
     assert gone(kube, A, "second")
     assert students.a("plugin", "rm", "first").exit_code == 0
     eventually(lambda: gone(kube, A, "first"), what="the first plugin gone")
+
+
+def test_a_plugin_of_the_same_name_still_stopping_is_waited_for(kube: Kube, students: Students) -> None:
+    """The run just before (or one just removed) may still be stopping when a student types the same
+    name again: the new one waits for it, instead of "already running"."""
+    held = "example.org/hold"
+    kube.create(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "again", "namespace": A, "finalizers": [held]},
+            "spec": {
+                "replicas": 0,
+                "selector": {"matchLabels": {"app": "again"}},
+                "template": {
+                    "metadata": {"labels": {"app": "again"}},
+                    "spec": {"containers": [{"name": "c", "image": IMAGE}]},
+                },
+            },
+        }
+    )
+    kube.delete(DEPLOYMENT, "again", A)
+    stopping = kube.get(DEPLOYMENT, "again", A)
+    assert stopping is not None
+    assert stopping["metadata"].get("deletionTimestamp")
+    released = threading.Timer(
+        3.0,
+        lambda: kube.request(
+            "PATCH",
+            DEPLOYMENT.path(A, "again"),
+            body={"metadata": {"finalizers": None}},
+            content_type="application/merge-patch+json",
+        ),
+    )
+    released.start()
+    try:
+        result = students.a("plugin", "deploy", "again", IMAGE)
+    finally:
+        released.join()
+    assert result.exit_code == 0, result.output
+    assert "waiting for the last again to stop" in result.stderr
+    deployment = kube.get(DEPLOYMENT, "again", A)
+    assert deployment is not None
+    assert deployment["metadata"]["uid"] != stopping["metadata"]["uid"]
+    assert students.a("plugin", "rm", "again").exit_code == 0
+    eventually(lambda: gone(kube, A, "again"), what="the plugin gone")
 
 
 def test_a_student_can_neither_run_nor_list_plugins_in_another_students_namespace(

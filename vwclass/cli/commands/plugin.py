@@ -32,6 +32,9 @@ _HOPELESS = {
     "RunContainerError",
 }
 _START_TIMEOUT = 600.0
+# A plugin of the same name still stopping (the run just before, or one just removed) is waited for
+# this long: its containers' grace period (30 s by default) and a margin.
+_GONE_TIMEOUT = 45.0
 
 app = typer.Typer(
     name="plugin",
@@ -143,13 +146,30 @@ def _existing(kube: Kube, namespace: str, name: str) -> list[tuple[str, Obj]]:
     return found
 
 
+def _being_removed_waited(kube: Kube, namespace: str, name: str) -> list[tuple[str, Obj]]:
+    """What is named `name` here, once whatever of it was only being removed is gone (a student who
+    runs the same plugin again just after the last run ended finds it still stopping)."""
+    deadline = time.monotonic() + _GONE_TIMEOUT
+    noted = False
+    while True:
+        existing = _existing(kube, namespace, name)
+        if not existing or not all(obj["metadata"].get("deletionTimestamp") for _, obj in existing):
+            return existing
+        if time.monotonic() > deadline:
+            return existing
+        if not noted:
+            output.note(f"waiting for the last {name} to stop")
+            noted = True
+        time.sleep(0.5)
+
+
 def _start(kube: Kube, node: PluginNode, plugin: Plugin) -> tuple[Obj, Obj | None]:
     """Creates the plugin's objects: (its workload as created, its ConfigMap or None); nothing on failure."""
     from vwclass.core import names, plugins
     from vwclass.kube.api import ApiError
     from vwclass.kube.resources import BY_KIND, CONFIGMAP, resource_of
 
-    existing = _existing(kube, node.namespace, plugin.name)
+    existing = _being_removed_waited(kube, node.namespace, plugin.name)
     if existing:
         kind, obj = existing[0]
         state = plugins.pod_phase(obj) if kind == "Pod" else kind
