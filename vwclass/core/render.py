@@ -148,7 +148,11 @@ def student_objects(
     were), so nothing is copied and nothing is lost.
     Each call returns new objects, shared with no other caller: change them freely.
     """
-    objects: list[Manifest] = pickle.loads(_cached_student_objects(cls, student, credentials, legacy_claims))
+    # Keyed without the class's student list, which no student's objects depend on: hashing and
+    # comparing every student at each student's lookup made a reconcile's cost grow with the square
+    # of the class.
+    shape = dataclasses.replace(cls, students=())
+    objects: list[Manifest] = pickle.loads(_cached_student_objects(shape, student, credentials, legacy_claims))
     return objects
 
 

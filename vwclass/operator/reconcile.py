@@ -14,7 +14,7 @@ import logging
 import secrets
 from collections import defaultdict
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from vwclass.core import admission, capacity, drift, names, rabbitmq, render, status
@@ -51,9 +51,16 @@ class Observed:
     namespaces: dict[str, Obj]
     objects: dict[Key, Obj]
     pods: dict[str, list[Obj]]
+    # The objects by namespace, indexed once: each student's lookup scanned the whole class before.
+    _by_namespace: dict[str, list[Obj]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._by_namespace = defaultdict(list)
+        for (namespace, *_rest), obj in self.objects.items():
+            self._by_namespace[namespace].append(obj)
 
     def in_namespace(self, namespace: str) -> list[Obj]:
-        return [o for k, o in self.objects.items() if k[0] == namespace]
+        return list(self._by_namespace.get(namespace, ()))
 
 
 @dataclass
