@@ -226,17 +226,54 @@ def class_on_the_real_node(
         delete_class(teacher, name, wait=False)
 
 
-# Each of the namespace's Services, by name and port, connected to once from the runner.
-CONNECT_EACH_SERVICE = """
+# Each target: (what, host, port). A connection attempt gets this long before it counts as timed out.
+CONNECT_TIMEOUT = 4.0
+PROBE = """
 import json, socket, sys
-failed = {}
-for name, port in json.loads(sys.argv[1]):
+
+targets = json.loads(sys.argv[1])
+results = {}
+for what, host, port in targets:
     try:
-        socket.create_connection((name, port), timeout=4).close()
+        address = socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_STREAM)[0][4][0]
     except OSError as error:
-        failed[f"{name}:{port}"] = str(error)
-print(json.dumps(failed))
+        results[what] = "no-dns: " + str(error)
+        continue
+    s = socket.socket()
+    s.settimeout(float(sys.argv[2]))
+    try:
+        s.connect((address, port))
+        results[what] = "connected"
+    except socket.timeout:
+        results[what] = "timeout"
+    except ConnectionRefusedError:
+        results[what] = "refused"
+    except OSError as error:
+        results[what] = "error: " + str(error)
+    finally:
+        s.close()
+print(json.dumps(results))
 """
+
+
+def probe(student: Student, pod: str, container: str, targets: list[tuple[str, str, int]]) -> dict[str, str]:
+    """A TCP connection from the pod's container (as the student) to each target: what -> connected,
+    refused, timeout or why not."""
+    out = student.kubectl(
+        "exec",
+        pod,
+        "-c",
+        container,
+        "--",
+        "python3",
+        "-c",
+        PROBE,
+        json.dumps(targets),
+        str(CONNECT_TIMEOUT),
+        timeout=300,
+    )
+    results: dict[str, str] = json.loads(out.strip().splitlines()[-1])
+    return results
 
 
 def wait_services_route(student: Student, timeout: float = 60) -> None:
@@ -244,19 +281,18 @@ def wait_services_route(student: Student, timeout: float = 60) -> None:
     pods are; a Service routes a moment later (the EndpointSlice controller, then kube-proxy's next sync)
     and refuses until then, which a student's plugin rides out by retrying and a test must wait out."""
     services = json.loads(student.kubectl("get", "services", "-o", "json"))["items"]
-    ports = [
-        (s["metadata"]["name"], p["port"])
+    targets = [
+        (f"{s['metadata']['name']}:{p['port']}", s["metadata"]["name"], p["port"])
         for s in services
         for p in s["spec"].get("ports", [])
         if p.get("protocol", "TCP") == "TCP"
     ]
-
-    def all_connect() -> bool:
-        out = student.in_runner("python3", "-c", CONNECT_EACH_SERVICE, json.dumps(ports))
-        failed: dict[str, str] = json.loads(out.strip().splitlines()[-1])
-        return not failed
-
-    eventually(all_connect, timeout=timeout, interval=1, what=f"{student.id}'s runner connected to {ports}")
+    eventually(
+        lambda: set(probe(student, student.runner_pod(), RUNNER, targets).values()) == {"connected"},
+        timeout=timeout,
+        interval=1,
+        what=f"{student.id}'s runner connected to {[t[0] for t in targets]}",
+    )
 
 
 def query_in_runner(student: Student, filter: dict[str, str], start: str = "-1h") -> list[dict[str, Any]]:

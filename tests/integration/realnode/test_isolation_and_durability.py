@@ -29,6 +29,7 @@ from tests.support.realnode import (
     Student,
     class_on_the_real_node,
     container_exits,
+    probe,
     query_in_runner,
     stored,
 )
@@ -37,34 +38,6 @@ from vwclass.testenv.cluster import Cluster
 
 pytestmark = pytest.mark.realnode
 
-# Each target: (what, host, port). A connection attempt gets this long before it counts as timed out.
-CONNECT_TIMEOUT = 4.0
-PROBE = """
-import json, socket, sys
-
-targets = json.loads(sys.argv[1])
-results = {}
-for what, host, port in targets:
-    try:
-        address = socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_STREAM)[0][4][0]
-    except OSError as error:
-        results[what] = "no-dns: " + str(error)
-        continue
-    s = socket.socket()
-    s.settimeout(float(sys.argv[2]))
-    try:
-        s.connect((address, port))
-        results[what] = "connected"
-    except socket.timeout:
-        results[what] = "timeout"
-    except ConnectionRefusedError:
-        results[what] = "refused"
-    except OSError as error:
-        results[what] = "error: " + str(error)
-    finally:
-        s.close()
-print(json.dumps(results))
-"""
 BLOCKED = ("refused", "timeout")
 
 
@@ -90,24 +63,6 @@ def targets_of(owner: Student) -> list[tuple[str, str, int]]:
     for ip in pod_ips(owner):
         found += [(f"pod {ip} amqp", ip, 5672), (f"pod {ip} data api", ip, 8080), (f"pod {ip} redis", ip, 6379)]
     return found
-
-
-def probe(student: Student, pod: str, container: str, targets: list[tuple[str, str, int]]) -> dict[str, str]:
-    out = student.kubectl(
-        "exec",
-        pod,
-        "-c",
-        container,
-        "--",
-        "python3",
-        "-c",
-        PROBE,
-        json.dumps(targets),
-        str(CONNECT_TIMEOUT),
-        timeout=300,
-    )
-    results: dict[str, str] = json.loads(out.strip().splitlines()[-1])
-    return results
 
 
 def resolves(student: Student, pod: str, container: str, names: list[str]) -> dict[str, str]:
