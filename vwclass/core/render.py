@@ -245,12 +245,18 @@ def node_components(objects: list[Manifest]) -> list[str]:
 def expected_components(cls: ClassSpec) -> list[str]:
     """The components every student's node runs, as the render produces them: those of every node
     first, then those of the optional components switched on, each in start order."""
-    # The schema admits no class without students, and every student runs the same components.
+    # The schema admits no class without students, and every student runs the same components: keyed
+    # by the class with its first student alone, a reconcile's lookup per student costs one hash.
+    return list(_expected_components(dataclasses.replace(cls, students=cls.students[:1])))
+
+
+@functools.lru_cache(maxsize=64)
+def _expected_components(cls: ClassSpec) -> tuple[str, ...]:
     student = cls.students[0]
     rendered = node_components(student_objects(cls, student))
     switched_off = dataclasses.replace(cls.components, **dict.fromkeys(OPTIONAL_TEMPLATES.values(), False))
     every_node = set(node_components(student_objects(dataclasses.replace(cls, components=switched_off), student)))
-    return [c for c in rendered if c in every_node] + [c for c in rendered if c not in every_node]
+    return (*[c for c in rendered if c in every_node], *[c for c in rendered if c not in every_node])
 
 
 def creation_order(cls: ClassSpec) -> list[Manifest]:
