@@ -68,6 +68,7 @@ class VirtualExecutor(concurrent.futures.ThreadPoolExecutor):
 class Done:
     requeue_after: float | None = None
     writes: int = 0
+    compared: bool = True
 
 
 @dataclass
@@ -79,9 +80,11 @@ class FakeClasses:
     scripts: dict[str, list[Done | Exception]] = field(default_factory=dict)
     list_errors: list[Exception] = field(default_factory=list)
     calls: list[tuple[float, str]] = field(default_factory=list)
+    compares: list[bool] = field(default_factory=list)  # each call's compare flag, in call order
 
-    def reconcile(self, name: str) -> Done:
+    def reconcile(self, name: str, compare: bool) -> Done:
         self.calls.append((self.loop.time(), name))
+        self.compares.append(compare)
         script = self.scripts.get(name)
         outcome = script.pop(0) if script else Done()
         if isinstance(outcome, Exception):
@@ -225,6 +228,47 @@ def test_a_reconcile_asking_to_be_requeued_runs_again_then() -> None:
 
     fake, _ = run(scenario, scripts={"a": [Done(requeue_after=5.0, writes=3), Done(requeue_after=60.0)]})
     assert fake.times("a") == [0.0, 5.0, 65.0]
+
+
+# -- what a reconcile compares -------------------------------------------------------------------
+def test_a_reconcile_compares_when_any_request_since_the_last_one_began_asked_it_to() -> None:
+    async def scenario(controller: Controller, fake: FakeClasses) -> None:
+        controller.request("a", compare=False)  # a pod's status: state only
+        await asyncio.sleep(1)
+        controller.request("a", 1.0, compare=False)
+        controller.request("a", 1.0, compare=True)  # an edited Service among the status updates
+        await asyncio.sleep(2)
+        controller.request("a", 1.0, compare=False)
+        await asyncio.sleep(100)
+
+    fake, controller = run(scenario)
+    assert fake.compares == [False, True, False]
+    assert controller.comparisons == {"a": 3}  # the fake's outcomes all say they compared
+
+
+def test_a_request_to_compare_during_a_reconcile_is_kept_for_the_one_after() -> None:
+    async def scenario(controller: Controller, fake: FakeClasses) -> None:
+        controller.request("a", compare=False)
+        await asyncio.sleep(3)  # the state pass (10 s) runs
+        controller.request("a", compare=True)
+        await asyncio.sleep(100)
+
+    fake, _ = run(scenario, duration=10.0)
+    assert fake.calls == [(0.0, "a"), (10.5, "a")]
+    assert fake.compares == [False, True]
+
+
+def test_requeues_leave_the_choice_to_the_reconcile_and_a_retry_compares() -> None:
+    async def scenario(controller: Controller, fake: FakeClasses) -> None:
+        controller.request("a")
+        await asyncio.sleep(100)
+
+    script: list[Done | Exception] = [Done(requeue_after=5.0), ApiError(500, "InternalError", "x"), Done()]
+    fake, controller = run(scenario, scripts={"a": script})
+    # The requeue after the first pass asks no comparison (the reconcile knows what it left undone);
+    # the retry after a failure does, since the failed pass may have stopped half-way.
+    assert fake.compares == [True, False, True]
+    assert controller.comparisons == {"a": 2}  # the failed pass is not counted
 
 
 # -- resync --------------------------------------------------------------------------------------

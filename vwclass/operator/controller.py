@@ -2,7 +2,9 @@
 
 Handlers only ask for a class to be reconciled; this queue decides when. A request that arrives while
 that class is being reconciled runs once more afterwards, so no change is ever lost, and a burst of
-child events (a class of 300 becoming ready) costs a few reconciles, not thousands.
+child events (a class of 300 becoming ready) costs a few reconciles, not thousands. A request says
+whether the class's objects must be compared again (compare), or only its students' state may have
+moved; the next reconcile compares if any request since the last one began asked it to.
 
 What a reconcile does, and how the classes are listed for the resync, is handed in (as controller-runtime
 hands a reconciler to its controller), so the queue can be tested alone with fake reconciles.
@@ -33,9 +35,13 @@ class Result(Protocol):
     @property
     def writes(self) -> int: ...
 
+    @property
+    def compared(self) -> bool: ...
 
-Reconcile = Callable[[str], Result]
-"""Makes one class (by name) match its spec; blocking, so it runs in a thread; raises to be retried."""
+
+Reconcile = Callable[[str, bool], Result]
+"""Makes one class (by name) match its spec, comparing its objects if the flag says so (else it may
+look at its students' state alone); blocking, so it runs in a thread; raises to be retried."""
 ListClasses = Callable[[], Iterable[str]]
 """The names of every class, for the resync; blocking."""
 
@@ -61,12 +67,14 @@ class Controller:
         self.list_classes = list_classes
         self.resync_seconds = resync_seconds
         self.reconciles: Counter[str] = Counter()
+        self.comparisons: Counter[str] = Counter()  # those of the reconciles that were full passes
         self.failures: Counter[str] = Counter()
         self._slots = asyncio.Semaphore(parallel_classes)
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._due: dict[str, float] = {}
         self._running: set[str] = set()
         self._again: set[str] = set()
+        self._compare: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._resync: asyncio.Task[None] | None = None
 
@@ -81,8 +89,11 @@ class Controller:
         for task in list(self._tasks):
             task.cancel()
 
-    def request(self, name: str, delay: float = 0.0) -> None:
-        """Reconcile `name` in `delay` seconds, or sooner if already due sooner."""
+    def request(self, name: str, delay: float = 0.0, compare: bool = True) -> None:
+        """Reconcile `name` in `delay` seconds, or sooner if already due sooner; compare: its objects
+        may differ from the spec (False: only its students' state may have moved)."""
+        if compare:
+            self._compare.add(name)
         loop = asyncio.get_running_loop()
         due = loop.time() + delay
         if name in self._timers and self._due[name] <= due:
@@ -116,13 +127,16 @@ class Controller:
         self._running.add(name)
         try:
             async with self._slots:
-                outcome = await asyncio.to_thread(self.reconcile, name)
+                compare = name in self._compare
+                self._compare.discard(name)
+                outcome = await asyncio.to_thread(self.reconcile, name, compare)
             self.reconciles[name] += 1
+            self.comparisons[name] += outcome.compared
             self.failures[name] = 0
             if outcome.writes:
                 log.info("class %s: %d writes", name, outcome.writes)
             if outcome.requeue_after is not None:
-                self.request(name, outcome.requeue_after)
+                self.request(name, outcome.requeue_after, compare=False)  # the reconcile knows what it left
         except ApiError as error:
             self._retry(name, error)
         except Exception as error:  # a bug must not stop every other class: log it and back off
@@ -132,7 +146,7 @@ class Controller:
             self._running.discard(name)
             if name in self._again:
                 self._again.discard(name)
-                self.request(name, 0.5)
+                self.request(name, 0.5, compare=False)  # what the request meanwhile asked is kept
 
     def _retry(self, name: str, error: Exception) -> None:
         self.failures[name] += 1

@@ -1,8 +1,10 @@
 """The kopf handlers: each only asks the controller to reconcile a class; no logic lives here.
 
 The class's create, update and resume, and every event on an object the class owns (found by label),
-lead to the same level-based reconcile. No finalizer, timer or daemon is registered on the class, so
-deleting it works while the operator is down (garbage collection removes the namespaces).
+lead to the same level-based reconcile; a child's event asks it to compare the class's objects only
+when the event may have changed one of them (vwclass.operator.changes), not for a status update.
+No finalizer, timer or daemon is registered on the class, so deleting it works while the operator is
+down (garbage collection removes the namespaces).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from vwclass.core import names
 from vwclass.kube.api import Kube
 from vwclass.kube.connect import connect
 from vwclass.kube.resources import CLASS, NAMESPACE, POD, STUDENT_KINDS
+from vwclass.operator.changes import Remembered
 from vwclass.operator.controller import Controller
 from vwclass.operator.metrics import OperatorMetrics
 from vwclass.operator.reconcile import Outcome, reconcile_class
@@ -91,17 +94,21 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
         memo.kube = connect()
     kube: Kube = memo.kube
     pool = memo.student_pool = ThreadPoolExecutor(STUDENT_WORKERS, thread_name_prefix="vwclass-student")
+    resync_seconds = memo.get("resync_seconds", 120.0)
+    # A settled comparison stands for at most a resync: then every object is compared again.
+    remembered = memo.remembered = Remembered(full_pass_seconds=resync_seconds)
 
-    def reconcile(name: str) -> Outcome:
+    def reconcile(name: str, compare: bool) -> Outcome:
         with metrics.timing_reconcile():
-            outcome = reconcile_class(kube, name, pool)
+            outcome = reconcile_class(kube, name, pool, remembered, compare)
         metrics.class_students(name, outcome.students_ready, outcome.students_desired)
+        metrics.passed(outcome.compared)
         return outcome
 
     def list_classes() -> list[str]:
         return [body["metadata"]["name"] for body in kube.list(CLASS)]
 
-    controller = memo.controller = Controller(reconcile, list_classes, resync_seconds=memo.get("resync_seconds", 120.0))
+    controller = memo.controller = Controller(reconcile, list_classes, resync_seconds=resync_seconds)
     metrics = memo.metrics = OperatorMetrics(kube, controller.queue_depth)
     if memo.get("metrics_address"):
         metrics.serve(memo.metrics_address)
@@ -157,10 +164,11 @@ async def class_changed(name: str, memo: kopf.Memo, **_: Any) -> None:
     memo.controller.request(name)
 
 
-async def child_changed(labels: Mapping[str, str], memo: Any, **_: Any) -> None:
+async def child_changed(labels: Mapping[str, str], event: Mapping[str, Any], memo: Any, **_: Any) -> None:
     owner = labels.get(names.CLASS_LABEL)
     if owner:
-        memo.controller.request(owner, CHILD_DEBOUNCE)
+        compare = memo.remembered.asks_for_comparison(owner, event.get("type"), event["object"])
+        memo.controller.request(owner, CHILD_DEBOUNCE, compare)
 
 
 for _kind in CHILD_KINDS:

@@ -1,5 +1,5 @@
-"""The operator's Prometheus metrics (prometheus_client): reconcile duration, queue depth, writes by
-resource, students ready per class; served on their own port, apart from kopf's health endpoint."""
+"""The operator's Prometheus metrics (prometheus_client): reconcile duration, passes by kind, queue depth,
+writes by resource, students ready per class; served on their own port, apart from kopf's health endpoint."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, start_http_server
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
@@ -62,6 +62,12 @@ class OperatorMetrics:
             ["class_name"],
             registry=registry,
         )
+        self.passes = Counter(
+            "vwclass_operator_passes",
+            "Reconciles by kind: full (every object compared) or state (pods and nodes read, nothing compared).",
+            ["kind"],
+            registry=registry,
+        )
         registry.register(_Writes(kube))
 
     @contextmanager
@@ -73,6 +79,9 @@ class OperatorMetrics:
             result = "ok"
         finally:
             self.reconcile_seconds.labels(result=result).observe(time.monotonic() - started)
+
+    def passed(self, compared: bool) -> None:
+        self.passes.labels(kind="full" if compared else "state").inc()
 
     def class_students(self, name: str, ready: int | None, desired: int | None) -> None:
         """The class's students, as its last reconcile found them (None: the class is gone)."""

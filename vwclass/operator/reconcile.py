@@ -9,23 +9,25 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import datetime
 import logging
 import secrets
+import time
 from collections import defaultdict
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
-from vwclass.core import admission, capacity, drift, names, rabbitmq, render, status
+from vwclass.core import admission, drift, names, rabbitmq, render, status
 from vwclass.core.schema import InvalidClass
 from vwclass.core.spec import ClassSpec, Student, parse_class
 from vwclass.kube.api import ApiError, Kube
-from vwclass.kube.resources import BY_KIND, CLASS, NAMESPACE, NODE, POD, STUDENT_KINDS, Resource, resource_of
+from vwclass.kube.resources import CLASS, NAMESPACE, POD, STATEFULSET, STUDENT_KINDS, Resource, resource_of
+from vwclass.operator.capacity_check import capacity_shortfall, needs_capacity_check
+from vwclass.operator.changes import Comparison, Key, Remembered, fingerprint, key_of
+from vwclass.operator.publish import admission_policies_condition, publish_status
 
 log = logging.getLogger("vwclass.reconcile")
 Obj = dict[str, Any]
-Key = tuple[str, str, str, str]  # (namespace, apiVersion, kind, name)
 PROVISIONING_RECHECK = 5.0
 STALLED_RECHECK = 60.0
 # Nodes are not watched: room that comes back without a pod event (a node Ready again after a restart,
@@ -37,11 +39,6 @@ CAPACITY_RECHECK = 15.0
 LEGACY_RABBITMQ_CLAIM = "data-rabbitmq-0"
 # Items per page of a reconcile's LISTs: a class of 500 is read in pages, each slimmed before the next.
 LIST_PAGE = 200
-
-
-def key_of(obj: Obj) -> Key:
-    meta = obj["metadata"]
-    return (meta.get("namespace", ""), obj["apiVersion"], obj["kind"], meta["name"])
 
 
 @dataclass
@@ -69,6 +66,8 @@ class StudentResult:
     writes: int = 0
     conflict: str = ""
     error: ApiError | None = None
+    # What the student's objects were once compared (None: it stopped before), for changes.Remembered.
+    fingerprints: dict[Key, str] | None = None
 
 
 @dataclass
@@ -80,6 +79,7 @@ class Outcome:
     # The class's students as this reconcile found them, for the metrics (None: no class to count).
     students_ready: int | None = None
     students_desired: int | None = None
+    compared: bool = True  # a full pass (every object compared); False: the students' state only
 
 
 def _without_managed_fields(obj: Obj) -> Obj:
@@ -120,25 +120,6 @@ def observe(kube: Kube, class_name: str, pool: Executor) -> Observed:
     return Observed(namespaces, objects, pods)
 
 
-_POLICIES = BY_KIND[("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy")]
-_BINDINGS = BY_KIND[("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding")]
-
-
-def admission_policies_condition(kube: Kube, generation: int) -> Obj:
-    """Whether the admission policies of student namespaces are installed: two small labelled LISTs."""
-    selector = f"{names.PART_OF}=vwclass"
-    try:
-        policies = {p["metadata"]["name"] for p in kube.list(_POLICIES, selector)}
-        bindings = {b["metadata"]["name"] for b in kube.list(_BINDINGS, selector)}
-    except ApiError as error:
-        if error.status == 404:  # a server without the v1 API: nothing guards the namespaces
-            return admission.condition(generation, admission.missing_policies(set(), set()))
-        if error.status == 403:
-            return admission.condition(generation, None)
-        raise
-    return admission.condition(generation, admission.missing_policies(policies, bindings))
-
-
 def owned_by(obj: Obj, uid: str) -> bool:
     return any(ref.get("uid") == uid and ref.get("controller") for ref in obj["metadata"].get("ownerReferences", []))
 
@@ -147,20 +128,21 @@ def _decode(secret: Obj) -> dict[str, str]:
     return {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
 
 
-def _credentials(kube: Kube, cls: ClassSpec, student: Student, observed: Observed) -> tuple[dict[str, str], int]:
-    """The node's passwords: read if they exist, else generated and created once (never replaced)."""
+def _credentials(kube: Kube, cls: ClassSpec, student: Student, observed: Observed) -> tuple[dict[str, str], Obj, int]:
+    """The node's passwords and their Secret: read if they exist, else generated and created once
+    (never replaced); and the writes that took."""
     existing = observed.objects.get((student.namespace, "v1", "Secret", names.CREDENTIALS_SECRET))
     if existing is not None and all(k in (existing.get("data") or {}) for k in names.CREDENTIAL_KEYS):
-        return _decode(existing), 0
+        return _decode(existing), existing, 0
     generated = {key: secrets.token_urlsafe(24) for key in names.CREDENTIAL_KEYS}
     created = kube.create(render.credentials_secret(cls, student, generated))
     if created is not None:
-        return generated, 1
+        return generated, created, 1
     # Someone (an earlier run of ours) created it between our list and now: theirs wins, unchanged.
     current = kube.get(resource_of({"apiVersion": "v1", "kind": "Secret"}), names.CREDENTIALS_SECRET, student.namespace)
     if current is None:
         raise ApiError(409, "Conflict", f"credentials of {student.namespace} appeared and vanished; retrying")
-    return _decode(current), 0
+    return _decode(current), current, 0
 
 
 def _converge(kube: Kube, desired: Obj, actual: Obj | None) -> tuple[Obj, int]:
@@ -200,7 +182,7 @@ def ensure_student(kube: Kube, cls: ClassSpec, student: Student, observed: Obser
         return StudentResult(status.StudentState(student.id, False, message, failing=True), conflict=message)
     if namespace["metadata"].get("deletionTimestamp"):
         return StudentResult(status.StudentState(student.id, False, "namespace is still being deleted"))
-    values, wrote = _credentials(kube, cls, student, observed)
+    values, secret, wrote = _credentials(kube, cls, student, observed)
     writes += wrote
     credentials = rabbitmq.NodeCredentials(
         values["admin-password"], values["service-password"], values["plugin-password"]
@@ -231,15 +213,26 @@ def ensure_student(kube: Kube, cls: ClassSpec, student: Student, observed: Obser
         ):
             kube.delete(resource_of(obj), obj["metadata"]["name"], student.namespace, uid=obj["metadata"]["uid"])
             writes += 1
-    node = current.get((student.namespace, "apps/v1", "StatefulSet", names.NODE_WORKLOAD))
-    state = status.student_state(
+    current[key_of(secret)] = secret
+    state = student_state(cls, student, current, observed.pods)
+    return StudentResult(state, writes, fingerprints={key: fingerprint(obj) for key, obj in current.items()})
+
+
+def _node_key(student: Student) -> Key:
+    return (student.namespace, "apps/v1", "StatefulSet", names.NODE_WORKLOAD)
+
+
+def student_state(
+    cls: ClassSpec, student: Student, objects: dict[Key, Obj], pods: dict[str, list[Obj]]
+) -> status.StudentState:
+    """A student's state from its node StatefulSet and its pods."""
+    return status.student_state(
         student.id,
-        node,
+        objects.get(_node_key(student)),
         render.expected_components(cls),
-        observed.pods.get(student.namespace, []),
+        pods.get(student.namespace, []),
         0 if cls.suspended else 1,
     )
-    return StudentResult(state, writes)
 
 
 def _claim_key(student: Student, name: str) -> Key:
@@ -276,105 +269,15 @@ def _remove_students(kube: Kube, cls: ClassSpec, observed: Observed) -> int:
     return removed
 
 
-def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _without_times(block: Obj | None) -> Obj:
-    block = dict(block or {})
-    block["conditions"] = [
-        {k: v for k, v in c.items() if k != "lastTransitionTime"} for c in block.get("conditions", [])
-    ]
-    return block
-
-
-def _stalled(block: Obj | None) -> bool:
-    return status.condition(block, "Stalled").get("status") == "True"
-
-
-def publish_status(kube: Kube, body: Obj, new: Obj) -> int:
-    """Patches status only when it changed; posts an Event when the class becomes Stalled."""
-    old = body.get("status")
-    if _without_times(old) == _without_times(new):
-        return 0
-    kube.patch_class_status(body["metadata"]["name"], status.with_transition_times(new, old, _now()))
-    writes = 1
-    if _stalled(new) and not _stalled(old):
-        stalled = status.condition(new, "Stalled")
-        post_event(kube, body, "Warning", stalled["reason"], stalled["message"])
-        writes += 1
-    return writes
-
-
-def post_event(kube: Kube, body: Obj, kind: str, reason: str, message: str) -> None:
-    meta = body["metadata"]
-    now = _now()
-    event = {
-        "apiVersion": "v1",
-        "kind": "Event",
-        "metadata": {"generateName": f"{meta['name']}.", "namespace": "default"},
-        "involvedObject": {
-            "apiVersion": body["apiVersion"],
-            "kind": body["kind"],
-            "name": meta["name"],
-            "uid": meta["uid"],
-        },
-        "type": kind,
-        "reason": reason,
-        "message": message[:1024],
-        "source": {"component": "vwclass-operator"},
-        "firstTimestamp": now,
-        "lastTimestamp": now,
-        "count": 1,
-    }
-    try:
-        kube.create(event)
-    except ApiError as error:  # an Event is a courtesy: never fail a reconcile over one
-        log.warning("could not post event for %s: %s", meta["name"], error)
-
-
-def _unschedulable(pods: dict[str, list[Obj]]) -> bool:
-    return any(
-        c.get("type") == "PodScheduled" and c.get("status") == "False" and c.get("reason") == "Unschedulable"
-        for namespace_pods in pods.values()
-        for pod in namespace_pods
-        for c in (pod.get("status") or {}).get("conditions") or []
-    )
-
-
-def needs_capacity_check(body: Obj, cls: ClassSpec, observed: Observed) -> bool:
-    """Whether this reconcile looks at the nodes: a spec the operator has not yet checked, a pod the
-    scheduler could not place, or a class already short (to see it recover). A class whose pods all
-    run costs no node or pod list at all."""
-    if cls.suspended:
-        return False
-    old = body.get("status") or {}
-    return (
-        old.get("observedGeneration") != body["metadata"].get("generation")
-        or status.condition(old, "Stalled").get("reason") == status.Stalled.INSUFFICIENT_CAPACITY
-        or _unschedulable(observed.pods)
-    )
-
-
-def capacity_shortfall(kube: Kube, body: Obj, cls: ClassSpec) -> str:
-    """The shortfall when the class's missing pods do not fit its usable nodes ("" when they do).
-
-    One LIST of nodes and one of the pods holding room (finished ones filtered out on the server); the
-    class's own placed pods count as used, so only its missing pods are weighed.
-    """
-    try:
-        nodes = kube.list(NODE)
-        pods = kube.list(POD, field_selector=capacity.HOLDING_ROOM)
-    except ApiError as error:  # an install without the nodes rule: the class just goes unchecked
-        log.warning("class %s: cannot check capacity: %s", cls.name, error)
-        return ""
-    verdict = capacity.assess(cls, nodes, pods, *capacity.placement_of(body.get("spec") or {}))
-    return "" if verdict.fits else verdict.message
-
-
-def reconcile_class(kube: Kube, name: str, pool: Executor) -> Outcome:
+def reconcile_class(
+    kube: Kube, name: str, pool: Executor, remembered: Remembered | None = None, compare: bool = True
+) -> Outcome:
+    """Reconciles one class: a full pass, or a state pass when nothing but state changed since the
+    last settled one (compare False, and `remembered` holds a comparison still valid for this spec)."""
     body = kube.get(CLASS, name)
     if body is None or body["metadata"].get("deletionTimestamp"):
+        if remembered is not None:
+            remembered.settled(name, None)
         return Outcome()  # garbage collection removes the namespaces; nothing of ours to do
     generation = int(body["metadata"].get("generation", 0))
     try:
@@ -386,8 +289,30 @@ def reconcile_class(kube: Kube, name: str, pool: Executor) -> Outcome:
             generation, [], bool(body.get("spec", {}).get("suspended")), status.Stalled.INVALID_SPEC, message
         )
         return Outcome(writes=publish_status(kube, body, new))
+    if not compare and remembered is not None and remembered.still_valid(name, cls.uid, generation):
+        outcome = _state_pass(kube, body, cls, pool, remembered)
+        if outcome is not None:
+            return outcome
+    return _full_pass(kube, body, cls, pool, remembered)
+
+
+def _full_pass(kube: Kube, body: Obj, cls: ClassSpec, pool: Executor, remembered: Remembered | None) -> Outcome:
+    """Every student rendered and each of its objects compared with the cluster, written where they differ."""
+    # The last comparison stays until this one settles: events meanwhile are judged against it, so
+    # the pods' churn during a long pass asks for no other, and what this pass writes does.
     try:
-        observed = observe(kube, name, pool)
+        return _compare_all(kube, body, cls, pool, remembered)
+    except Exception:
+        if remembered is not None:
+            remembered.settled(cls.name, None)  # a pass cut short leaves nothing to trust
+        raise
+
+
+def _compare_all(kube: Kube, body: Obj, cls: ClassSpec, pool: Executor, remembered: Remembered | None) -> Outcome:
+    generation = int(body["metadata"].get("generation", 0))
+    started = time.monotonic()
+    try:
+        observed = observe(kube, cls.name, pool)
     except ApiError as error:
         if error.status == 403:  # cannot even look: every student is unknown, and the class says why
             unknown = [
@@ -404,9 +329,54 @@ def reconcile_class(kube: Kube, name: str, pool: Executor) -> Outcome:
                     ),
                 )
         raise
-    shortfall = capacity_shortfall(kube, body, cls) if needs_capacity_check(body, cls, observed) else ""
+    shortfall = capacity_shortfall(kube, body, cls) if needs_capacity_check(body, cls, observed.pods) else ""
     results = list(pool.map(lambda s: ensure_student_safely(kube, cls, s, observed), cls.students))
     writes = sum(r.writes for r in results) + _remove_students(kube, cls, observed)
+    outcome = _conclude(kube, body, cls, results, shortfall, admission_policies_condition(kube, generation), writes)
+    fingerprints = [r.fingerprints for r in results]
+    if remembered is not None:
+        settled = not any(r.conflict or r.error for r in results) and None not in fingerprints
+        seen = {key: value for each in fingerprints if each is not None for key, value in each.items()}
+        remembered.settled(cls.name, Comparison(cls.uid, generation, started, seen) if settled else None)
+    return outcome
+
+
+def _state_pass(kube: Kube, body: Obj, cls: ClassSpec, pool: Executor, remembered: Remembered) -> Outcome | None:
+    """The students' state from their pods and node StatefulSets alone (two LISTs), nothing rendered
+    or compared; None when a node differs from what the last comparison saw (then a full pass is due)."""
+    selector = names.class_selector(cls.name)
+    nodes_future = pool.submit(_list_slim, kube, STATEFULSET, selector)
+    pods: dict[str, list[Obj]] = defaultdict(list)
+    for pod in _list_slim(kube, POD, selector):
+        pods[pod["metadata"]["namespace"]].append(pod)
+    nodes = {key_of(node): node for node in nodes_future.result()}
+    for student in cls.students:
+        node = nodes.get(_node_key(student))
+        # A watch reopened after an outage does not replay what it missed: trust nothing that moved.
+        if node is None or remembered.fingerprint_of(cls.name, _node_key(student)) != fingerprint(node):
+            return None
+    results = [StudentResult(student_state(cls, s, nodes, pods)) for s in cls.students]
+    shortfall = capacity_shortfall(kube, body, cls) if needs_capacity_check(body, cls, pods) else ""
+    generation = int(body["metadata"].get("generation", 0))
+    admission_condition = status.condition(body.get("status"), admission.CONDITION)
+    if admission_condition.get("observedGeneration") != generation:
+        admission_condition = admission_policies_condition(kube, generation)
+    outcome = _conclude(kube, body, cls, results, shortfall, admission_condition, writes=0)
+    outcome.compared = False
+    return outcome
+
+
+def _conclude(
+    kube: Kube,
+    body: Obj,
+    cls: ClassSpec,
+    results: list[StudentResult],
+    shortfall: str,
+    admission_condition: Obj,
+    writes: int,
+) -> Outcome:
+    """The class's status from its students' results, published; and when to look again."""
+    generation = int(body["metadata"].get("generation", 0))
     conflicts = [r.conflict for r in results if r.conflict]
     errors = [r.error for r in results if r.error is not None]
     # Missing RBAC does not fix itself: the class says which verb on which resource was refused.
@@ -422,13 +392,13 @@ def reconcile_class(kube: Kube, name: str, pool: Executor) -> Outcome:
         # Pods would wait Pending without a word; the class names what the nodes lack instead.
         stalled_reason, stalled_message = status.Stalled.INSUFFICIENT_CAPACITY, shortfall
     new = status.class_status(generation, [r.state for r in results], cls.suspended, stalled_reason, stalled_message)
-    new["conditions"].append(admission_policies_condition(kube, generation))
+    new["conditions"].append(admission_condition)
     try:
         writes += publish_status(kube, body, new)
     except ApiError as error:
         if not errors:
             raise
-        log.warning("class %s: cannot publish status: %s", name, error)
+        log.warning("class %s: cannot publish status: %s", cls.name, error)
     if errors:
         raise errors[0]  # after the status says why: the controller backs off and tries again
     counts = {"students_ready": new["students"]["ready"], "students_desired": new["students"]["desired"]}

@@ -17,7 +17,7 @@ from vwclass.core import capacity, presets
 from vwclass.core.spec import parse_class
 from vwclass.kube.api import Kube
 from vwclass.kube.resources import CLASS, NAMESPACE, NODE, POD
-from vwclass.operator.reconcile import capacity_shortfall
+from vwclass.operator.capacity_check import capacity_shortfall
 from vwclass.testenv.cluster import Cluster, NodeShape
 
 

@@ -1,0 +1,53 @@
+"""Whether a class's missing pods fit its usable nodes: when a reconcile looks, and the shortfall if not."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from vwclass.core import capacity, status
+from vwclass.core.spec import ClassSpec
+from vwclass.kube.api import ApiError, Kube
+from vwclass.kube.resources import NODE, POD
+
+log = logging.getLogger("vwclass.reconcile")
+Obj = dict[str, Any]
+
+
+def _unschedulable(pods: dict[str, list[Obj]]) -> bool:
+    return any(
+        c.get("type") == "PodScheduled" and c.get("status") == "False" and c.get("reason") == "Unschedulable"
+        for namespace_pods in pods.values()
+        for pod in namespace_pods
+        for c in (pod.get("status") or {}).get("conditions") or []
+    )
+
+
+def needs_capacity_check(body: Obj, cls: ClassSpec, pods: dict[str, list[Obj]]) -> bool:
+    """Whether this reconcile looks at the nodes: a spec the operator has not yet checked, a pod the
+    scheduler could not place, or a class already short (to see it recover). A class whose pods all
+    run costs no node or pod list at all."""
+    if cls.suspended:
+        return False
+    old = body.get("status") or {}
+    return (
+        old.get("observedGeneration") != body["metadata"].get("generation")
+        or status.condition(old, "Stalled").get("reason") == status.Stalled.INSUFFICIENT_CAPACITY
+        or _unschedulable(pods)
+    )
+
+
+def capacity_shortfall(kube: Kube, body: Obj, cls: ClassSpec) -> str:
+    """The shortfall when the class's missing pods do not fit its usable nodes ("" when they do).
+
+    One LIST of nodes and one of the pods holding room (finished ones filtered out on the server); the
+    class's own placed pods count as used, so only its missing pods are weighed.
+    """
+    try:
+        nodes = kube.list(NODE)
+        pods = kube.list(POD, field_selector=capacity.HOLDING_ROOM)
+    except ApiError as error:  # an install without the nodes rule: the class just goes unchecked
+        log.warning("class %s: cannot check capacity: %s", cls.name, error)
+        return ""
+    verdict = capacity.assess(cls, nodes, pods, *capacity.placement_of(body.get("spec") or {}))
+    return "" if verdict.fits else verdict.message
