@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import logging
 from typing import Any
 
@@ -12,20 +13,34 @@ from vwclass.kube.resources import NODE, POD
 
 log = logging.getLogger("vwclass.reconcile")
 Obj = dict[str, Any]
+UNSCHEDULABLE_FOR = datetime.timedelta(seconds=10)
 
 
-def _unschedulable(pods: dict[str, list[Obj]]) -> bool:
+def _unschedulable(pods: dict[str, list[Obj]], now: datetime.datetime) -> bool:
+    """Whether the scheduler has failed to place a pod for UNSCHEDULABLE_FOR: a moment's refusal (a
+    claim not bound yet) is what every pod of a new class goes through, and costs no look at the nodes."""
     return any(
-        c.get("type") == "PodScheduled" and c.get("status") == "False" and c.get("reason") == "Unschedulable"
+        c.get("type") == "PodScheduled"
+        and c.get("status") == "False"
+        and c.get("reason") == "Unschedulable"
+        and now - _time(c.get("lastTransitionTime")) >= UNSCHEDULABLE_FOR
         for namespace_pods in pods.values()
         for pod in namespace_pods
         for c in (pod.get("status") or {}).get("conditions") or []
     )
 
 
+def _time(stamp: str | None) -> datetime.datetime:
+    """An API timestamp ("2026-11-30T18:00:00Z"); the epoch when absent (an old refusal, then)."""
+    try:
+        return datetime.datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+    except ValueError:
+        return datetime.datetime.fromtimestamp(0, datetime.UTC)
+
+
 def needs_capacity_check(body: Obj, cls: ClassSpec, pods: dict[str, list[Obj]]) -> bool:
     """Whether this reconcile looks at the nodes: a spec the operator has not yet checked, a pod the
-    scheduler could not place, or a class already short (to see it recover). A class whose pods all
+    scheduler has not placed for UNSCHEDULABLE_FOR, or a class already short (to see it recover). A class whose pods all
     run costs no node or pod list at all."""
     if cls.suspended:
         return False
@@ -33,7 +48,7 @@ def needs_capacity_check(body: Obj, cls: ClassSpec, pods: dict[str, list[Obj]]) 
     return (
         old.get("observedGeneration") != body["metadata"].get("generation")
         or status.condition(old, "Stalled").get("reason") == status.Stalled.INSUFFICIENT_CAPACITY
-        or _unschedulable(pods)
+        or _unschedulable(pods, datetime.datetime.now(datetime.UTC))
     )
 
 

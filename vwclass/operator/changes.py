@@ -77,10 +77,6 @@ class Remembered:
             and time.monotonic() - comparison.at < self.full_pass_seconds
         )
 
-    def fingerprint_of(self, name: str, key: Key) -> str | None:
-        comparison = self.classes.get(name)
-        return None if comparison is None else comparison.fingerprints.get(key)
-
     def asks_for_comparison(self, name: str, event_type: str | None, obj: Obj) -> bool:
         """Whether a child's event may have changed something a full pass compares."""
         if obj.get("kind") == "Pod":

@@ -24,7 +24,7 @@ from vwclass.kube.resources import CLASS, NAMESPACE, POD, STUDENT_KINDS
 from vwclass.operator.changes import Remembered
 from vwclass.operator.controller import Controller
 from vwclass.operator.metrics import OperatorMetrics
-from vwclass.operator.reconcile import Outcome, reconcile_class
+from vwclass.operator.reconcile import Memory, Outcome, reconcile_class
 
 # Child events arrive in bursts while a class provisions; a short delay folds them into one reconcile.
 CHILD_DEBOUNCE = 1.0
@@ -96,11 +96,11 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     pool = memo.student_pool = ThreadPoolExecutor(STUDENT_WORKERS, thread_name_prefix="vwclass-student")
     resync_seconds = memo.get("resync_seconds", 120.0)
     # A settled comparison stands for at most a resync: then every object is compared again.
-    remembered = memo.remembered = Remembered(full_pass_seconds=resync_seconds)
+    memory = memo.memory = Memory(comparisons=Remembered(full_pass_seconds=resync_seconds))
 
     def reconcile(name: str, compare: bool) -> Outcome:
         with metrics.timing_reconcile():
-            outcome = reconcile_class(kube, name, pool, remembered, compare)
+            outcome = reconcile_class(kube, name, pool, memory, compare)
         metrics.class_students(name, outcome.students_ready, outcome.students_desired)
         metrics.passed(outcome.compared)
         return outcome
@@ -167,7 +167,8 @@ async def class_changed(name: str, memo: kopf.Memo, **_: Any) -> None:
 async def child_changed(labels: Mapping[str, str], event: Mapping[str, Any], memo: Any, **_: Any) -> None:
     owner = labels.get(names.CLASS_LABEL)
     if owner:
-        compare = memo.remembered.asks_for_comparison(owner, event.get("type"), event["object"])
+        memo.memory.watched.record(event.get("type"), event["object"])
+        compare = memo.memory.comparisons.asks_for_comparison(owner, event.get("type"), event["object"])
         memo.controller.request(owner, CHILD_DEBOUNCE, compare)
 
 

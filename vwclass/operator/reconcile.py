@@ -21,10 +21,11 @@ from vwclass.core import admission, drift, names, rabbitmq, render, status
 from vwclass.core.schema import InvalidClass
 from vwclass.core.spec import ClassSpec, Student, parse_class
 from vwclass.kube.api import ApiError, Kube
-from vwclass.kube.resources import CLASS, NAMESPACE, POD, STATEFULSET, STUDENT_KINDS, Resource, resource_of
+from vwclass.kube.resources import CLASS, NAMESPACE, POD, STUDENT_KINDS, Resource, resource_of
 from vwclass.operator.capacity_check import capacity_shortfall, needs_capacity_check
 from vwclass.operator.changes import Comparison, Key, Remembered, fingerprint, key_of
 from vwclass.operator.publish import admission_policies_condition, publish_status
+from vwclass.operator.watched import Watched
 
 log = logging.getLogger("vwclass.reconcile")
 Obj = dict[str, Any]
@@ -58,6 +59,15 @@ class Observed:
 
     def in_namespace(self, namespace: str) -> list[Obj]:
         return list(self._by_namespace.get(namespace, ()))
+
+
+@dataclass
+class Memory:
+    """What the operator keeps between passes: each class's last settled comparison, and the pods and
+    StatefulSets its watches delivered. A reconcile without one (run alone) always makes a full pass."""
+
+    comparisons: Remembered = field(default_factory=Remembered)
+    watched: Watched = field(default_factory=Watched)
 
 
 @dataclass
@@ -270,14 +280,15 @@ def _remove_students(kube: Kube, cls: ClassSpec, observed: Observed) -> int:
 
 
 def reconcile_class(
-    kube: Kube, name: str, pool: Executor, remembered: Remembered | None = None, compare: bool = True
+    kube: Kube, name: str, pool: Executor, memory: Memory | None = None, compare: bool = True
 ) -> Outcome:
     """Reconciles one class: a full pass, or a state pass when nothing but state changed since the
-    last settled one (compare False, and `remembered` holds a comparison still valid for this spec)."""
+    last settled one (compare False, and `memory` holds a comparison still valid for this spec)."""
     body = kube.get(CLASS, name)
     if body is None or body["metadata"].get("deletionTimestamp"):
-        if remembered is not None:
-            remembered.settled(name, None)
+        if memory is not None:
+            memory.comparisons.settled(name, None)
+            memory.watched.forget(name)
         return Outcome()  # garbage collection removes the namespaces; nothing of ours to do
     generation = int(body["metadata"].get("generation", 0))
     try:
@@ -289,28 +300,29 @@ def reconcile_class(
             generation, [], bool(body.get("spec", {}).get("suspended")), status.Stalled.INVALID_SPEC, message
         )
         return Outcome(writes=publish_status(kube, body, new))
-    if not compare and remembered is not None and remembered.still_valid(name, cls.uid, generation):
-        outcome = _state_pass(kube, body, cls, pool, remembered)
+    if not compare and memory is not None and memory.comparisons.still_valid(name, cls.uid, generation):
+        outcome = _state_pass(kube, body, cls, memory.watched)
         if outcome is not None:
             return outcome
-    return _full_pass(kube, body, cls, pool, remembered)
+    return _full_pass(kube, body, cls, pool, memory)
 
 
-def _full_pass(kube: Kube, body: Obj, cls: ClassSpec, pool: Executor, remembered: Remembered | None) -> Outcome:
+def _full_pass(kube: Kube, body: Obj, cls: ClassSpec, pool: Executor, memory: Memory | None) -> Outcome:
     """Every student rendered and each of its objects compared with the cluster, written where they differ."""
     # The last comparison stays until this one settles: events meanwhile are judged against it, so
     # the pods' churn during a long pass asks for no other, and what this pass writes does.
     try:
-        return _compare_all(kube, body, cls, pool, remembered)
+        return _compare_all(kube, body, cls, pool, memory)
     except Exception:
-        if remembered is not None:
-            remembered.settled(cls.name, None)  # a pass cut short leaves nothing to trust
+        if memory is not None:
+            memory.comparisons.settled(cls.name, None)  # a pass cut short leaves nothing to trust
         raise
 
 
-def _compare_all(kube: Kube, body: Obj, cls: ClassSpec, pool: Executor, remembered: Remembered | None) -> Outcome:
+def _compare_all(kube: Kube, body: Obj, cls: ClassSpec, pool: Executor, memory: Memory | None) -> Outcome:
     generation = int(body["metadata"].get("generation", 0))
     started = time.monotonic()
+    since = memory.watched.mark() if memory is not None else 0
     try:
         observed = observe(kube, cls.name, pool)
     except ApiError as error:
@@ -329,32 +341,28 @@ def _compare_all(kube: Kube, body: Obj, cls: ClassSpec, pool: Executor, remember
                     ),
                 )
         raise
+    if memory is not None:
+        listed = [pod for pods in observed.pods.values() for pod in pods]
+        listed += [obj for key, obj in observed.objects.items() if key[2] == "StatefulSet"]
+        memory.watched.replace(cls.name, listed, since)
     shortfall = capacity_shortfall(kube, body, cls) if needs_capacity_check(body, cls, observed.pods) else ""
     results = list(pool.map(lambda s: ensure_student_safely(kube, cls, s, observed), cls.students))
     writes = sum(r.writes for r in results) + _remove_students(kube, cls, observed)
     outcome = _conclude(kube, body, cls, results, shortfall, admission_policies_condition(kube, generation), writes)
     fingerprints = [r.fingerprints for r in results]
-    if remembered is not None:
+    if memory is not None:
         settled = not any(r.conflict or r.error for r in results) and None not in fingerprints
         seen = {key: value for each in fingerprints if each is not None for key, value in each.items()}
-        remembered.settled(cls.name, Comparison(cls.uid, generation, started, seen) if settled else None)
+        memory.comparisons.settled(cls.name, Comparison(cls.uid, generation, started, seen) if settled else None)
     return outcome
 
 
-def _state_pass(kube: Kube, body: Obj, cls: ClassSpec, pool: Executor, remembered: Remembered) -> Outcome | None:
-    """The students' state from their pods and node StatefulSets alone (two LISTs), nothing rendered
-    or compared; None when a node differs from what the last comparison saw (then a full pass is due)."""
-    selector = names.class_selector(cls.name)
-    nodes_future = pool.submit(_list_slim, kube, STATEFULSET, selector)
-    pods: dict[str, list[Obj]] = defaultdict(list)
-    for pod in _list_slim(kube, POD, selector):
-        pods[pod["metadata"]["namespace"]].append(pod)
-    nodes = {key_of(node): node for node in nodes_future.result()}
-    for student in cls.students:
-        node = nodes.get(_node_key(student))
-        # A watch reopened after an outage does not replay what it missed: trust nothing that moved.
-        if node is None or remembered.fingerprint_of(cls.name, _node_key(student)) != fingerprint(node):
-            return None
+def _state_pass(kube: Kube, body: Obj, cls: ClassSpec, watched: Watched) -> Outcome | None:
+    """The students' state from their pods and node StatefulSets as the watches delivered them: nothing
+    listed, rendered or compared. None when a student's node is not there (then a full pass is due)."""
+    pods, nodes = watched.of_class(cls.name)
+    if any(_node_key(student) not in nodes for student in cls.students):
+        return None
     results = [StudentResult(student_state(cls, s, nodes, pods)) for s in cls.students]
     shortfall = capacity_shortfall(kube, body, cls) if needs_capacity_check(body, cls, pods) else ""
     generation = int(body["metadata"].get("generation", 0))
