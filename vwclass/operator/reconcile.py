@@ -321,7 +321,6 @@ def _full_pass(kube: Kube, body: Obj, cls: ClassSpec, pool: Executor, memory: Me
 
 def _compare_all(kube: Kube, body: Obj, cls: ClassSpec, pool: Executor, memory: Memory | None) -> Outcome:
     generation = int(body["metadata"].get("generation", 0))
-    started = time.monotonic()
     since = memory.watched.mark() if memory is not None else 0
     try:
         observed = observe(kube, cls.name, pool)
@@ -353,7 +352,9 @@ def _compare_all(kube: Kube, body: Obj, cls: ClassSpec, pool: Executor, memory: 
     if memory is not None:
         settled = not any(r.conflict or r.error for r in results) and None not in fingerprints
         seen = {key: value for each in fingerprints if each is not None for key, value in each.items()}
-        memory.comparisons.settled(cls.name, Comparison(cls.uid, generation, started, seen) if settled else None)
+        # Dated from its end: a big class's first pass (every object created) outlasts a resync period.
+        comparison = Comparison(cls.uid, generation, time.monotonic(), seen) if settled else None
+        memory.comparisons.settled(cls.name, comparison)
     return outcome
 
 
