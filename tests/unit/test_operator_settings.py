@@ -1,4 +1,4 @@
-"""The operator's settings that are pure values: the API retry delays, the watches' filters, the malloc cap."""
+"""The operator's settings that are pure values: the API retry delays, the watches' filters."""
 
 from __future__ import annotations
 
@@ -66,13 +66,3 @@ def test_kopf_keeps_a_diff_base_of_the_class_only_not_of_each_child_event() -> N
     assert storage.build(body=cls) == {"spec": {"students": 3}}
     assert storage.build(body=pod) == {}
     assert storage.fetch(body=pod) is None
-
-
-def test_the_malloc_arena_cap_takes_on_this_glibc() -> None:
-    import platform
-
-    from vwclass.operator.runner import limit_malloc_arenas
-
-    # CI runs on Debian (glibc): the cap must take there, or the operator's memory figures mean nothing.
-    assert platform.libc_ver()[0] == "glibc"
-    assert limit_malloc_arenas() is True

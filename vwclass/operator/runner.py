@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import logging
 
 import kopf
@@ -22,26 +20,6 @@ def configure_logging() -> None:
     logging.getLogger("kopf.activities.probe").setLevel(logging.WARNING)
 
 
-# glibc's mallopt() parameter that caps how many malloc arenas the process makes.
-M_ARENA_MAX = -8
-MALLOC_ARENAS = 2
-
-
-def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
-    """Caps glibc's malloc arenas, before the operator's threads start; False where there is no glibc.
-
-    glibc gives threads that allocate at once arenas of their own, up to 8 per core, and memory freed
-    in one arena serves only that arena: the student threads of a reconcile, each decoding answers of
-    the API server, left the process holding several arenas' worth of free memory after a big class.
-    (The same as MALLOC_ARENA_MAX in the environment, but wherever the operator is started from.)
-    """
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return bool(libc.mallopt(M_ARENA_MAX, arenas))
-    except (OSError, AttributeError):  # musl or another libc: nothing to cap
-        return False
-
-
 def run(
     kubeconfig: str | None = None,
     context: str | None = None,
@@ -53,7 +31,6 @@ def run(
 
     Prometheus metrics are served on metrics_address (host:port; None: not served).
     """
-    limit_malloc_arenas()
     configure_logging()
     kopf.run(
         clusterwide=True,
