@@ -6,7 +6,7 @@ provisions, almost every event is a pod, StatefulSet, claim or quota status chan
 student's state and nothing the pass compares. So a full pass remembers a fingerprint of each object it
 compared (its content without status and bookkeeping), and an event asks for a comparison only when its
 object's fingerprint differs from that memory, or something remembered is deleted. Other events lead to
-a state pass: the class's pods and node StatefulSets listed, and the status recomputed from them.
+a state pass: the status recomputed from the pods and node StatefulSets the watches delivered.
 
 Nothing here reads the cluster; the reconcile and the handlers feed it.
 """

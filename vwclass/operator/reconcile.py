@@ -1,8 +1,11 @@
 """The one reconcile: makes every student namespace of a class match its spec, then reports status.
 
-Level-based, as controller-runtime's: it gets a class name, never an event. It lists what exists by
-label (one LIST per kind for the whole class), renders what should exist, and writes only where the two
-differ, so a resync of an unchanged class sends no write at all.
+Level-based, as controller-runtime's: it gets a class name, never an event. A full pass lists what
+exists by label (one LIST per kind for the whole class), renders what should exist, and writes only
+where the two differ, so a resync of an unchanged class sends no write at all. When nothing but the
+students' state can have moved since the last settled full pass (vwclass.operator.changes), a state
+pass recomputes the status from the pods and node StatefulSets the watches delivered
+(vwclass.operator.watched), and lists, renders and compares nothing.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ LIST_PAGE = 200
 
 @dataclass
 class Observed:
-    """Everything of one class that exists now, listed once per reconcile."""
+    """Everything of one class that exists now, listed once per full pass."""
 
     namespaces: dict[str, Obj]
     objects: dict[Key, Obj]
