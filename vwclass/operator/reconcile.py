@@ -28,7 +28,7 @@ from vwclass.kube.resources import CLASS, NAMESPACE, POD, STUDENT_KINDS, Resourc
 from vwclass.operator.capacity_check import capacity_shortfall, needs_capacity_check
 from vwclass.operator.changes import Comparison, Key, Remembered, fingerprint, key_of
 from vwclass.operator.publish import admission_policies_condition, publish_status
-from vwclass.operator.watched import Watched
+from vwclass.operator.watched import Watched, slim
 
 log = logging.getLogger("vwclass.reconcile")
 Obj = dict[str, Any]
@@ -100,22 +100,12 @@ def _without_managed_fields(obj: Obj) -> Obj:
     return obj
 
 
-def _pod_state(pod: Obj) -> Obj:
-    """What a reconcile reads of a pod (its labels and status); its spec is most of its size."""
-    _without_managed_fields(pod)
-    return {
-        "apiVersion": pod["apiVersion"],
-        "kind": pod["kind"],
-        "metadata": pod["metadata"],
-        "status": pod.get("status") or {},
-    }
-
-
 def _list_slim(kube: Kube, kind: Resource, selector: str = "") -> list[Obj]:
     """A LIST whose items keep what a reconcile compares: without managed fields (which nothing
     reads, and which are up to half of an object), read in pages, so a big class's lists take less memory."""
-    slim = _pod_state if kind == POD else _without_managed_fields
-    return [slim(o) for page in kube.list_pages(kind, selector, page_size=LIST_PAGE) for o in page]
+    # A pod is kept as its state (labels and status), as the watches keep it: its spec is most of its size.
+    keep = slim if kind == POD else _without_managed_fields
+    return [keep(o) for page in kube.list_pages(kind, selector, page_size=LIST_PAGE) for o in page]
 
 
 def observe(kube: Kube, class_name: str, pool: Executor) -> Observed:
