@@ -4,8 +4,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 CLUSTER ?= default
 PYTEST_ARGS ?=
+SYSTEM_PACKAGES := system-packages-demo system-packages-demo-kwok system-packages-test
 
-.PHONY: venv lock testenv realnode-tools test test-reliability unit lint cluster-up cluster-down cluster-status demo demo-down clean
+.PHONY: $(SYSTEM_PACKAGES) venv lock testenv realnode-tools test test-reliability unit lint cluster-up cluster-down cluster-status demo demo-down clean
+
+# The Debian packages a target needs, before anything builds: installed as root (apt-get update once),
+# otherwise one `sudo apt-get install ...` line and a stop in the first seconds. The machine's python3
+# runs it, since .venv/ does not exist yet on a fresh machine.
+$(SYSTEM_PACKAGES):
+	$(PYTHON) -m vwclass.testenv.syspackages $(@:system-packages-%=%)
 
 # The exact versions (and hashes) of requirements/test.lock, then the project itself on top of them.
 $(VENV)/.installed: pyproject.toml requirements/test.lock
@@ -51,7 +58,7 @@ $(LINTED): $(VENV)/.installed pyproject.toml $(shell find vwclass tests bench sc
 unit: venv
 	$(BIN)/python -m pytest tests/unit -q $(PYTEST_ARGS)
 
-test: $(LINTED) testenv realnode-tools  ## the whole suite but the minutes-long reliability tests, on a fresh local control plane
+test: system-packages-test $(LINTED) testenv realnode-tools  ## the whole suite but the minutes-long reliability tests, on a fresh local control plane
 	$(BIN)/python -m pytest -q -ra -m "not reliability" $(PYTEST_ARGS)
 
 test-reliability: testenv  ## faults (operator SIGKILLs, API server and etcd outages) and load (10x30, 300)
@@ -68,7 +75,7 @@ cluster-status: venv
 
 DEMO_CLUSTER ?= demo
 
-demo: testenv $(if $(filter 0,$(REAL_STUDENTS)),,realnode-tools)  ## the main job: a 30-student class on the local control plane, left running
+demo: $(if $(filter 0,$(REAL_STUDENTS)),system-packages-demo-kwok testenv,system-packages-demo testenv realnode-tools)  ## the main job: a 30-student class on the local control plane, left running
 	CLUSTER=$(DEMO_CLUSTER) scripts/demo.sh
 
 demo-down: venv

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vwclass.testenv import TestenvError, build, clusterdns, hostcleanup, images, processes
+from vwclass.testenv import TestenvError, build, clusterdns, hostcleanup, images, processes, syspackages
 
 if TYPE_CHECKING:
     from vwclass.testenv.cluster import Cluster
@@ -68,7 +68,7 @@ NEEDED = {
     "ip": "iproute2",
     "/usr/lib/cni/bridge": "containernetworking-plugins",
 }
-APT_PACKAGES = "containerd runc containernetworking-plugins iptables ipset mmdebstrap"
+APT_PACKAGES = " ".join(syspackages.GROUPS["real-node"])
 
 
 def _sysctl_path(name: str) -> Path:
