@@ -35,6 +35,7 @@ import pika.exceptions
 import pytest
 
 from vwclass.core.rabbitmq import (
+    QUEUE_MAX_BYTES,
     QUEUES,
     NodeCredentials,
     definitions_json,
@@ -135,7 +136,13 @@ class RabbitMQ:
         _stop_process_group(self._epmd, grace=5.0)
 
 
-def start_rabbitmq(credentials: NodeCredentials | None, workdir: Path, *, timeout: float = START_TIMEOUT) -> RabbitMQ:
+def start_rabbitmq(
+    credentials: NodeCredentials | None,
+    workdir: Path,
+    *,
+    timeout: float = START_TIMEOUT,
+    queue_max_bytes: int = QUEUE_MAX_BYTES,
+) -> RabbitMQ:
     """Starts a private server under `workdir` (created if needed) and waits until it accepts logins."""
     if not SERVER.exists():
         raise RabbitMQStartError(f"{SERVER} not found: install Debian's rabbitmq-server package")
@@ -146,7 +153,7 @@ def start_rabbitmq(credentials: NodeCredentials | None, workdir: Path, *, timeou
     node_name = f"vwtest-{uuid.uuid4().hex[:10]}@localhost"
 
     definitions_path = workdir / "definitions.json"
-    definitions_path.write_text(definitions_json(credentials))
+    definitions_path.write_text(definitions_json(credentials, queue_max_bytes))
     config_path = workdir / "rabbitmq.conf"
     # rabbitmq_prometheus (enabled like on a node) would otherwise listen on the fixed port 15692.
     config_path.write_text(
@@ -227,14 +234,16 @@ def start_rabbitmq(credentials: NodeCredentials | None, workdir: Path, *, timeou
 
 
 @contextmanager
-def running_rabbitmq(credentials: NodeCredentials | None = None, workdir: Path | None = None) -> Iterator[RabbitMQ]:
+def running_rabbitmq(
+    credentials: NodeCredentials | None = None, workdir: Path | None = None, queue_max_bytes: int = QUEUE_MAX_BYTES
+) -> Iterator[RabbitMQ]:
     """start_rabbitmq() as a context manager; without `workdir` it uses (and removes) a temp dir."""
     import tempfile
 
     with ExitStack() as cleanup:
         if workdir is None:  # removed after the server has stopped (the stack unwinds last)
             workdir = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="vwclass-rabbitmq-")))
-        rabbitmq = start_rabbitmq(credentials, workdir)
+        rabbitmq = start_rabbitmq(credentials, workdir, queue_max_bytes=queue_max_bytes)
         try:
             yield rabbitmq
         finally:

@@ -79,8 +79,8 @@ spec:
         - name: APP_META
           value: '{"host":"$(HOST)","job":"Pluginctl","task":"hello","plugin":"registry.example.org/me/hello:0.1.0"}'
       resources:
-        requests: {cpu: 10m, memory: 16Mi}
-        limits: {cpu: 100m, memory: 32Mi}
+        requests: {cpu: 10m, memory: 16Mi, ephemeral-storage: 8Mi}
+        limits: {cpu: 100m, memory: 32Mi, ephemeral-storage: 32Mi}
   containers:
     - name: plugin
       image: registry.example.org/me/hello:0.1.0
@@ -95,8 +95,8 @@ spec:
         - {name: WAGGLE_NODE_VSN, value: V001}
         - {name: WAGGLE_PLUGIN_UPLOAD_PATH, value: /run/waggle/uploads}
       resources:
-        requests: {cpu: 50m, memory: 64Mi}
-        limits: {cpu: 500m, memory: 512Mi}
+        requests: {cpu: 50m, memory: 64Mi, ephemeral-storage: 64Mi}
+        limits: {cpu: 500m, memory: 512Mi, ephemeral-storage: 1Gi}
       volumeMounts:
         - {name: uploads, mountPath: /run/waggle/uploads, subPath: uploads}
   volumes:

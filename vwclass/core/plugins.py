@@ -332,7 +332,7 @@ def pod_usage(pod_spec: Manifest) -> dict[str, Decimal]:
     """What one pod counts against a ResourceQuota: the larger of its containers' sum and any init container."""
     usage: dict[str, Decimal] = {"pods": Decimal(1)}
     for bound, prefix in (("requests", "requests."), ("limits", "limits.")):
-        for resource in ("cpu", "memory"):
+        for resource in ("cpu", "memory", "ephemeral-storage"):
             total = sum(
                 (quantity(c.get("resources", {}).get(bound, {}).get(resource, 0)) for c in pod_spec["containers"]),
                 Decimal(0),

@@ -27,6 +27,14 @@ EXCHANGES: tuple[tuple[str, str], ...] = (
     ("to-node", "topic"),
 )
 QUEUES: tuple[str, ...] = ("to-validator", "to-beehive")
+# Every queue of the node holds at most this many bytes of messages; past it a publish is refused (the
+# newest message is dropped, as an overflowing real node's queue does), never written to the claim.
+# A plugin in a tight loop while the consumer is down would otherwise fill the node's volume, which on
+# a hostpath provisioner is the machine's disk.
+QUEUE_MAX_BYTES = 128 * 2**20
+# RabbitMQ stops taking messages while the disk it writes to has less free than this (its default,
+# 50MB, is for a disk of its own; here the disk is shared with the whole class).
+DISK_FREE_LIMIT = "1GB"
 # pywaggle's subscribe() declares an exclusive queue with a server-generated amq.gen-* name.
 _SERVER_NAMED = r"amq\.gen-.*"
 
@@ -53,6 +61,7 @@ def rabbitmq_conf(
         "log.console = true\n"
         "log.console.level = info\n"
         "log.file = false\n"
+        f"disk_free_limit.absolute = {DISK_FREE_LIMIT}\n"
     )
 
 
@@ -61,8 +70,9 @@ def enabled_plugins() -> str:
     return "[rabbitmq_management,rabbitmq_prometheus].\n"
 
 
-def definitions(credentials: NodeCredentials) -> dict[str, Any]:
-    """The definitions document RabbitMQ imports at boot: users, permissions, exchanges, queues."""
+def definitions(credentials: NodeCredentials, queue_max_bytes: int = QUEUE_MAX_BYTES) -> dict[str, Any]:
+    """The definitions document RabbitMQ imports at boot: users, permissions, exchanges, queues, and
+    the policy that bounds every queue."""
     users = [
         {"name": "admin", "password": credentials.admin, "tags": ["administrator"]},
         {"name": "service", "password": credentials.service, "tags": []},
@@ -105,6 +115,16 @@ def definitions(credentials: NodeCredentials) -> dict[str, Any]:
         }
         for name in QUEUES
     ]
+    policies = [
+        {
+            "name": "bounded-queues",
+            "vhost": VHOST,
+            "pattern": ".*",
+            "apply-to": "queues",
+            "priority": 0,
+            "definition": {"max-length-bytes": queue_max_bytes, "overflow": "reject-publish"},
+        }
+    ]
     return {
         "users": users,
         "vhosts": [{"name": VHOST}],
@@ -112,9 +132,10 @@ def definitions(credentials: NodeCredentials) -> dict[str, Any]:
         "exchanges": exchanges,
         "queues": queues,
         "bindings": bindings,
+        "policies": policies,
     }
 
 
-def definitions_json(credentials: NodeCredentials) -> str:
+def definitions_json(credentials: NodeCredentials, queue_max_bytes: int = QUEUE_MAX_BYTES) -> str:
     """The definitions document as the JSON text mounted at DEFINITIONS_PATH (stable key order)."""
-    return json.dumps(definitions(credentials), indent=2, sort_keys=True) + "\n"
+    return json.dumps(definitions(credentials, queue_max_bytes), indent=2, sort_keys=True) + "\n"

@@ -219,6 +219,8 @@ def _context(
         "legacy_claims": sorted(legacy_claims & set(LEGACY_CLAIMS)),
         "container_defaults": presets.CONTAINER_DEFAULTS,
         "register_app_meta": presets.REGISTER_APP_META,
+        "node_containers": presets.NODE_CONTAINERS,
+        "runner": presets.runner_resources(cls.resources),
     }
 
 

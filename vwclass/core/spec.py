@@ -93,9 +93,12 @@ def _resources(spec: Mapping[str, Any]) -> Preset:
         limits_cpu=quota.get("limitsCpu", preset.limits_cpu),
         limits_memory=quota.get("limitsMemory", preset.limits_memory),
         storage=quota.get("storage", preset.storage),
+        requests_ephemeral_storage=quota.get("requestsEphemeralStorage", preset.requests_ephemeral_storage),
+        limits_ephemeral_storage=quota.get("limitsEphemeralStorage", preset.limits_ephemeral_storage),
         pods=quota.get("pods", preset.pods),
         runner_limit_cpu=runner.get("cpu", preset.runner_limit_cpu),
         runner_limit_memory=runner.get("memory", preset.runner_limit_memory),
+        runner_limit_ephemeral_storage=runner.get("ephemeralStorage", preset.runner_limit_ephemeral_storage),
     )
 
 

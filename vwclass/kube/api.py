@@ -208,6 +208,26 @@ class Kube:
             raise
         return True
 
+    def merge_patch(
+        self, resource: Resource, name: str, namespace: str | None, patch: Obj, uid: str = ""
+    ) -> Obj | None:
+        """A JSON merge patch (a None value removes a key); with uid, only that exact object. None when
+        the object is gone (or was replaced by a namesake)."""
+        if uid:
+            patch = {**patch, "metadata": {**patch.get("metadata", {}), "uid": uid}}
+        try:
+            return self.request(
+                "PATCH",
+                resource.path(namespace, name),
+                body=patch,
+                query=[("fieldManager", self.field_manager)],
+                content_type="application/merge-patch+json",
+            )
+        except ApiError as error:
+            if error.status in (404, 409):
+                return None
+            raise
+
     def patch_class_status(self, name: str, status: Obj) -> Obj:
         return self.request(
             "PATCH",

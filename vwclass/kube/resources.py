@@ -55,6 +55,7 @@ _ALL = (
         False,
     ),
     Resource("batch/v1", "Job", "jobs", True),
+    Resource("batch/v1", "CronJob", "cronjobs", True),
     Resource(names.API_VERSION, names.KIND, names.PLURAL, False),
 )
 BY_KIND = {(r.api_version, r.kind): r for r in _ALL}

@@ -25,6 +25,7 @@ from vwclass.core.schema import InvalidClass
 from vwclass.core.spec import ClassSpec, Student, parse_class
 from vwclass.kube.api import ApiError, Kube
 from vwclass.kube.resources import CLASS, NAMESPACE, POD, STUDENT_KINDS, Resource, resource_of
+from vwclass.operator import stopping
 from vwclass.operator.capacity_check import capacity_shortfall, needs_capacity_check
 from vwclass.operator.changes import Comparison, Key, Remembered, fingerprint, key_of
 from vwclass.operator.publish import admission_policies_condition, publish_status
@@ -340,6 +341,7 @@ def _compare_all(kube: Kube, body: Obj, cls: ClassSpec, pool: Executor, memory: 
     shortfall = capacity_shortfall(kube, body, cls) if needs_capacity_check(body, cls, observed.pods) else ""
     results = list(pool.map(lambda s: ensure_student_safely(kube, cls, s, observed), cls.students))
     writes = sum(r.writes for r in results) + _remove_students(kube, cls, observed)
+    writes += stopping.stop_or_restore(kube, body, cls)
     outcome = _conclude(kube, body, cls, results, shortfall, admission_policies_condition(kube, generation), writes)
     fingerprints = [r.fingerprints for r in results]
     if memory is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+from vwclass.core import presets
 from vwclass.testenv import clusterdns, controlplane, images, processes
 
 if TYPE_CHECKING:
@@ -109,6 +110,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         "registerWithTaints": [{"key": LABEL, "value": "true", "effect": "NoSchedule"}],
         "serializeImagePulls": False,
         "maxPods": 110,
+        # A fork bomb in one student's pod stops at its own pod (presets.POD_PIDS_LIMIT explains).
+        "podPidsLimit": presets.POD_PIDS_LIMIT,
     }
     (directory / "resolv.conf").write_text("nameserver 127.0.0.1\n")  # pods use clusterDNS; no upstream here
     (directory / "kubelet.yaml").write_text(json.dumps(kubelet, indent=2))

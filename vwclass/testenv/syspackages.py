@@ -52,9 +52,7 @@ def missing(packages: Iterable[str]) -> list[str]:
         return list(packages)
     absent = []
     for package in packages:
-        status = subprocess.run(
-            ["dpkg-query", "-W", "-f=${Status}", package], capture_output=True, text=True
-        ).stdout
+        status = subprocess.run(["dpkg-query", "-W", "-f=${Status}", package], capture_output=True, text=True).stdout
         if "ok installed" not in status:
             absent.append(package)
     return absent
@@ -83,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     absent = missing(packages_for(arguments.target))
     if "real-node" in TARGETS[arguments.target] and os.geteuid() != 0:
         # The real node runs containerd and a kubelet: without root it would fail after the build.
-        fix = "sudo make demo, or make demo REAL_STUDENTS=0" if arguments.target == "demo" else f"sudo make {arguments.target}"
+        fix = f"sudo make {arguments.target}" + (", or make demo REAL_STUDENTS=0" if arguments.target == "demo" else "")
         print(f"make {arguments.target} runs a real node and needs root: {fix}", file=sys.stderr)
         return 1
     if not absent:

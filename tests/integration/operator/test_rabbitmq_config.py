@@ -81,3 +81,20 @@ def test_a_students_plugin_publishes_with_its_own_credentials_and_not_with_anoth
         assert denied.value.reply_code == 403
         connection.close()
     delete_class(kube, "bus")
+
+
+def test_a_full_queue_refuses_messages_instead_of_growing_on_the_nodes_disk(tmp_path: Path) -> None:
+    cap = 64 * 1024
+    with running_rabbitmq(workdir=tmp_path / "rabbitmq", queue_max_bytes=cap) as rabbitmq:
+        with rabbitmq.channel("admin") as channel:
+            channel.confirm_delivery()
+            accepted = refused = 0
+            for _ in range(200):  # 200 KiB offered, nothing consuming
+                try:
+                    channel.basic_publish("to-validator", "", b"x" * 1024)
+                    accepted += 1
+                except pika.exceptions.NackError:
+                    refused += 1
+        assert 0 < accepted <= cap // 1024, accepted
+        assert refused == 200 - accepted
+        assert rabbitmq.queue_depth("to-validator") == accepted
