@@ -18,7 +18,7 @@ from tests.support.classes import (
 from tests.support.cli import kubectl
 from tests.support.embedded_operator import EmbeddedOperator
 from tests.support.kube import eventually
-from vwclass.core import names, render
+from vwclass.core import names, render, suspension
 from vwclass.core.spec import parse_class
 from vwclass.kube.api import Kube
 from vwclass.kube.resources import BY_KIND, CLASS, NAMESPACE, POD, STUDENT_KINDS
@@ -30,6 +30,7 @@ DEPLOYMENT = BY_KIND[("apps/v1", "Deployment")]
 STATEFULSET = BY_KIND[("apps/v1", "StatefulSet")]
 SERVICE = BY_KIND[("v1", "Service")]
 SECRET = BY_KIND[("v1", "Secret")]
+CRONJOB = BY_KIND[("batch/v1", "CronJob")]
 EXPECTED = {
     ("ServiceAccount", "student"),
     ("RoleBinding", "student"),
@@ -127,25 +128,73 @@ def test_scaling_adds_and_removes_student_namespaces(kube: Kube, operator: Embed
     delete_class(kube, "scale")
 
 
-def test_suspend_scales_to_zero_and_resume_brings_everything_back(kube: Kube, operator: EmbeddedOperator) -> None:
+def students_own_workloads(namespace: str) -> list[dict[str, Any]]:
+    """What a student runs beside their node: a Deployment of two, a CronJob and a bare pod. (A Job's
+    pods complete at once on kwok's nodes: tests/unit/test_suspension.py has Jobs.)"""
+    small = {"limits": {"cpu": "100m", "memory": "64Mi"}}  # four of them fit the quota beside the node
+    container = {"name": "main", "image": "example.org/plugin:1", "command": ["sleep", "3600"], "resources": small}
+    pod_spec = {"containers": [container]}
+    template = {"metadata": {"labels": {"app": "counter"}}, "spec": pod_spec}
+    meta = {"namespace": namespace}
+    return [
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {**meta, "name": "counter"},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "counter"}}, "template": template},
+        },
+        {
+            "apiVersion": "batch/v1",
+            "kind": "CronJob",
+            "metadata": {**meta, "name": "nightly"},
+            "spec": {
+                "schedule": "0 3 * * *",
+                "jobTemplate": {"spec": {"template": {"spec": {**pod_spec, "restartPolicy": "Never"}}}},
+            },
+        },
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {**meta, "name": "scratch"}, "spec": pod_spec},
+    ]
+
+
+def test_suspend_stops_every_workload_and_resume_brings_back_what_ran(kube: Kube, operator: EmbeddedOperator) -> None:
     kube.apply(class_body("nap", students=2))
     wait_ready(kube, "nap", 2)
     before = credentials(kube, "nap-student-001")
+    namespace = "nap-student-001"
+    for workload in students_own_workloads(namespace):
+        kube.create(workload)
+    eventually(lambda: len(kube.list(POD, namespace=namespace)) >= 4, timeout=60, what="the student's pods running")
     kube.apply(class_body("nap", students=2, suspended=True))
 
     def suspended() -> bool:
-        body = kube.get(CLASS, "nap") or {}
-        return body.get("status", {}).get("phase") == "Suspended" and not kube.list(POD, namespace="nap-student-001")
+        phase = (kube.get(CLASS, "nap") or {}).get("status", {}).get("phase")
+        left = [p["metadata"]["name"] for p in kube.list(POD, namespace=namespace)]
+        assert phase == "Suspended", phase
+        assert not left, f"pods left: {left}"  # eventually() shows the last of these
+        return True
 
-    eventually(suspended, timeout=90, what="class suspended with no pods")
-    for workload in kube.list(DEPLOYMENT, namespace="nap-student-001") + kube.list(
-        STATEFULSET, namespace="nap-student-001"
-    ):
+    eventually(suspended, timeout=90, what="class suspended with no pods, the student's own included")
+    for workload in kube.list(DEPLOYMENT, namespace=namespace) + kube.list(STATEFULSET, namespace=namespace):
         assert workload["spec"]["replicas"] == 0
-    assert kube.get(BY_KIND[("v1", "PersistentVolumeClaim")], "data-endpoint", "nap-student-001") is not None
+    [stopped] = kube.list(CRONJOB, namespace=namespace)
+    assert stopped["spec"]["suspend"] is True
+    assert kube.get(POD, "scratch", namespace) is None
+    assert kube.get(BY_KIND[("v1", "PersistentVolumeClaim")], "data-endpoint", namespace) is not None
     kube.apply(class_body("nap", students=2, suspended=False))
     wait_ready(kube, "nap", 2)
     assert credentials(kube, "nap-student-001") == before
+    counter = kube.get(DEPLOYMENT, "counter", namespace)
+    assert counter is not None
+    assert counter["spec"]["replicas"] == 2
+    [resumed] = kube.list(CRONJOB, namespace=namespace)
+    assert resumed["spec"]["suspend"] is False
+    for workload in (counter, resumed):
+        assert suspension.STOPPED_LABEL not in workload["metadata"].get("labels", {})
+    eventually(
+        lambda: sum(p["metadata"]["name"].startswith("counter-") for p in kube.list(POD, namespace=namespace)) == 2,
+        timeout=60,
+        what="the student's Deployment running its two pods again",
+    )
     delete_class(kube, "nap")
 
 
