@@ -16,11 +16,13 @@ $(SYSTEM_PACKAGES):
 
 # The exact versions (and hashes) of requirements/test.lock, then the project itself on top of them.
 $(VENV)/.installed: pyproject.toml requirements/test.lock
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q --require-hashes -r requirements/test.lock
-	$(BIN)/pip install -q --no-deps -e .
-	touch $@
+	@started=$$(date +%s); set -e; \
+	$(PYTHON) -m venv $(VENV); \
+	$(BIN)/pip install -q --upgrade pip; \
+	$(BIN)/pip install -q --require-hashes -r requirements/test.lock; \
+	$(BIN)/pip install -q --no-deps -e .; \
+	touch $@; \
+	echo "venv: built $(VENV)/ in $$(( $$(date +%s) - started ))s"
 
 venv: $(VENV)/.installed
 

@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterable
 
 # Why each group is needed; a package's name as Debian 12 spells it.
@@ -62,6 +63,7 @@ def install(packages: list[str]) -> int:
     """apt-get update once, then install; apt's own output shows, so a failure explains itself."""
     environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     print(f"installing Debian packages: {' '.join(packages)}", flush=True)
+    started = time.monotonic()
     for command in (
         ["apt-get", "update", "-q"],
         ["apt-get", "install", "-y", "-q", "--no-install-recommends", *packages],
@@ -70,6 +72,7 @@ def install(packages: list[str]) -> int:
         if result.returncode != 0:
             print(f"{' '.join(command[:2])} failed (exit {result.returncode}); see its output above", file=sys.stderr)
             return 1
+    print(f"installed Debian packages in {time.monotonic() - started:.0f}s", flush=True)
     return 0
 
 
