@@ -323,15 +323,9 @@ def test_every_command_of_the_readmes_for_students_section_runs_as_written(
         if " exec -it " in command:
             result = a.shell(script, cwd=tmp_path, stdin=IN_THE_RUNNERS_SHELL)
             assert "runner ok" in result.stdout, (command, result.stdout, result.stderr)
-        elif "plugin exec" in command:
-            # A plugin just deployed may still be starting: a student tries again, as this does.
-            def succeeded(script: str = script) -> subprocess.CompletedProcess[str] | None:
-                attempt = a.shell(script, cwd=tmp_path)
-                return attempt if attempt.returncode == 0 else None
-
-            result = eventually(succeeded, timeout=120, interval=2, what=command)
         else:
-            # Typed at once: a `plugin run` of the name the last one had waits for that one to stop.
+            # Typed at once: a `plugin run` of the name the last one had waits for that one to stop, and
+            # `plugin exec` just after `plugin deploy` waits for its pod to run.
             result = a.shell(script, cwd=tmp_path)
         assert result.returncode == 0, (command, result.stdout, result.stderr)
         outputs[command] = result.stdout
@@ -368,3 +362,18 @@ def test_every_command_of_the_readmes_for_students_section_runs_as_written(
         shown = a.python_in_runner(code + '\nprint("HOLDS", sorted(set(df["name"])), sorted(set(df["meta.task"])))\n')
         assert "HOLDS ['hello.value'] ['hello']" in shown, shown
     print(f"\nthe README's student commands, as written: {time.monotonic() - started:.1f}s")
+
+
+def test_plugin_exec_right_after_plugin_deploy_waits_for_the_pod_to_run(course: RealClass, tmp_path: Path) -> None:
+    a = course.students[0]
+    (tmp_path / "sleeper").mkdir()
+    (tmp_path / "sleeper" / "main.py").write_text("import time\ntime.sleep(300)\n")
+    deployed = a.shell("vwclass plugin deploy sleeper --dir sleeper --type deployment", cwd=tmp_path)
+    assert deployed.returncode == 0, deployed.stderr
+    try:
+        # Typed at once: the pod does not exist yet, or is still starting.
+        result = a.shell("vwclass plugin exec sleeper -- echo inside", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == "inside"
+    finally:
+        a.shell("vwclass plugin rm sleeper", cwd=tmp_path)

@@ -414,6 +414,36 @@ def _newest_pod(kube: Kube, namespace: str, name: str) -> Obj:
     return max(pods, key=lambda p: str(p["metadata"].get("creationTimestamp", "")))
 
 
+def _running_pod(kube: Kube, namespace: str, name: str) -> Obj:
+    """The plugin's newest pod once its container runs. Right after `plugin deploy` or `run` the pod
+    may not exist yet or still be starting: that is waited for, saying so; one that ended is not."""
+    from vwclass.core import plugins
+    from vwclass.kube.resources import POD
+
+    deadline = time.monotonic() + _START_TIMEOUT
+    noted = False
+    while True:
+        found = kube.list(POD, f"{plugins.SELECTOR},{plugins.TASK_LABEL}={name}", namespace)
+        if found:
+            newest = max(found, key=lambda p: str(p["metadata"].get("creationTimestamp", "")))
+            pod = _wait_started(kube, namespace, newest["metadata"]["name"])
+            running = any(
+                c.get("name") == "plugin" and "running" in c.get("state", {})
+                for c in pod.get("status", {}).get("containerStatuses", [])
+            )
+            if running:
+                return pod
+            abort(f"plugin {name} is not running ({plugins.pod_phase(pod)}): `vwclass plugin logs {name}`", Exit.FAILED)
+        if not any(kind != "Pod" for kind, _ in _existing(kube, namespace, name)):
+            abort(f"no plugin {name} is running in {namespace} (`vwclass plugin ps` lists them)", Exit.BAD_INPUT)
+        if not noted:
+            output.note(f"{name}: waiting for its pod")
+            noted = True
+        if time.monotonic() > deadline:
+            abort(f"plugin {name} has no pod after {_START_TIMEOUT:.0f}s (`vwclass plugin ps`)", Exit.FAILED)
+        time.sleep(0.5)
+
+
 def _teacher_namespace(kube: Kube, class_name: str, student: str | None) -> str:
     from vwclass.core.spec import parse_class
 
@@ -474,9 +504,7 @@ def exec_command(
 
     namespace = _namespace(ctx)
     kube = session.connect(ctx)
-    pod = _newest_pod(kube, namespace, name)
-    if pod.get("status", {}).get("phase") != "Running":
-        abort(f"plugin {name} is not running ({pod.get('status', {}).get('phase', 'Pending')})", Exit.FAILED)
+    pod = _running_pod(kube, namespace, name)
     code = pods.execute(
         kube, namespace, pod["metadata"]["name"], "plugin", command, _write, lambda s: print(s, end="", file=sys.stderr)
     )
