@@ -105,6 +105,23 @@ def test_cpu_and_memory_run_short_too() -> None:
     assert "needs 1.2Gi of memory requests; the nodes have 1.0Gi free" in verdict.message
 
 
+def test_a_node_short_of_local_disk_for_the_pods_disk_requests_says_so() -> None:
+    small_disk = node("n1")
+    small_disk["status"]["allocatable"]["ephemeral-storage"] = "1Gi"
+    rooms = capacity.node_rooms([small_disk], [])
+    verdict = capacity.check([PodNeed("x", 10, 2**20, disk_bytes=300 * 2**20)] * 4, rooms)
+    assert not verdict.fits
+    assert verdict.placeable_pods == 3
+    assert "needs 1.2Gi of local disk (ephemeral-storage) requests; the nodes have 1.0Gi free" in verdict.message
+
+
+def test_a_students_node_requests_local_disk_as_the_scheduler_counts_it() -> None:
+    cls = make_class(students=1)
+    [node_pod] = capacity.class_need(cls).pods_per_student
+    # Every container of the node asks for some; the sum is what the scheduler reserves.
+    assert 64 * 2**20 < node_pod.disk_bytes < 512 * 2**20, node_pod.disk_bytes
+
+
 def test_room_split_across_nodes_is_not_room_for_a_large_pod() -> None:
     rooms = [NodeRoom("a", 10, 500, GI), NodeRoom("b", 10, 500, GI)]
     verdict = capacity.check([PodNeed("big", 800, 2**20)], rooms)

@@ -37,6 +37,8 @@ _SUFFIXES: dict[str, Decimal | int] = {
     "Ei": 2**60,
 }
 _QUANTITY = re.compile(r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)([a-zA-Z]*)$")
+# The disk room of a node that reports no ephemeral-storage: nothing the scheduler would count.
+UNLIMITED = 2**62
 # Pods that hold no room on a node: the scheduler no longer counts them.
 FINISHED_PHASES = frozenset({"Succeeded", "Failed"})
 # The same, as a field selector: the API server leaves the finished pods out of a cluster-wide LIST.
@@ -66,6 +68,7 @@ class PodNeed:
     together_with: str = ""
     student: str = ""
     node: str = ""
+    disk_bytes: int = 0  # ephemeral-storage requested
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,7 @@ class NodeRoom:
     pods: int
     cpu_millis: int
     memory_bytes: int
+    disk_bytes: int = UNLIMITED  # ephemeral-storage; a node that reports none is not held to any
 
 
 @dataclass(frozen=True)
@@ -102,33 +106,34 @@ class Verdict:
     short: tuple[str, ...] = field(default=())
 
 
-def _requests(container: Mapping[str, Any]) -> tuple[int, int]:
-    requests = (container.get("resources") or {}).get("requests") or {}
-    cpu = quantity(requests.get("cpu", 0)) * 1000
-    memory = quantity(requests.get("memory", 0))
-    return int(cpu.to_integral_value(rounding="ROUND_CEILING")), int(memory)
+def _request(container: Mapping[str, Any], resource: str) -> int:
+    """A container's request of resource, in millicores for CPU and bytes otherwise."""
+    requested = quantity(((container.get("resources") or {}).get("requests") or {}).get(resource, 0))
+    return int((requested * 1000 if resource == "cpu" else requested).to_integral_value(rounding="ROUND_CEILING"))
+
+
+def _pod_request(pod_spec: Mapping[str, Any], resource: str) -> int:
+    """As the scheduler counts it: the containers plus the native sidecars (init containers that keep
+    running), or the largest plain init container with the sidecars started before it, if larger."""
+    total = sidecars = init = 0
+    for container in pod_spec.get("initContainers") or []:
+        if container.get("restartPolicy") == "Always":
+            sidecars += _request(container, resource)
+        else:
+            init = max(init, sidecars + _request(container, resource))
+    total = sum(_request(c, resource) for c in pod_spec.get("containers") or [])
+    total += _request({"resources": {"requests": pod_spec.get("overhead") or {}}}, resource)
+    return max(total + sidecars, init)
 
 
 def pod_requests(pod_spec: Mapping[str, Any]) -> tuple[int, int]:
-    """(CPU millicores, memory bytes) the scheduler reserves for a pod spec.
+    """(CPU millicores, memory bytes) the scheduler reserves for a pod spec."""
+    return _pod_request(pod_spec, "cpu"), _pod_request(pod_spec, "memory")
 
-    As the scheduler counts it: the containers plus the native sidecars (init containers that keep
-    running), or the largest plain init container with the sidecars started before it, if larger.
-    """
-    cpu = memory = sidecar_cpu = sidecar_memory = init_cpu = init_memory = 0
-    for container in pod_spec.get("initContainers") or []:
-        c, m = _requests(container)
-        if container.get("restartPolicy") == "Always":
-            sidecar_cpu, sidecar_memory = sidecar_cpu + c, sidecar_memory + m
-        else:
-            init_cpu, init_memory = max(init_cpu, sidecar_cpu + c), max(init_memory, sidecar_memory + m)
-    for container in pod_spec.get("containers") or []:
-        c, m = _requests(container)
-        cpu, memory = cpu + c, memory + m
-    overhead = pod_spec.get("overhead") or {}
-    cpu += int(quantity(overhead.get("cpu", 0)) * 1000)
-    memory += int(quantity(overhead.get("memory", 0)))
-    return max(cpu + sidecar_cpu, init_cpu), max(memory + sidecar_memory, init_memory)
+
+def pod_disk_request(pod_spec: Mapping[str, Any]) -> int:
+    """The local disk (ephemeral-storage bytes) the scheduler reserves for a pod spec."""
+    return _pod_request(pod_spec, "ephemeral-storage")
 
 
 def student_pods(objects: Iterable[Obj]) -> tuple[PodNeed, ...]:
@@ -141,7 +146,8 @@ def student_pods(objects: Iterable[Obj]) -> tuple[PodNeed, ...]:
         component = template.get("metadata", {}).get("labels", {}).get(COMPONENT_LABEL, obj["metadata"]["name"])
         cpu, memory = pod_requests(template["spec"])
         together = _same_node_as(template["spec"])
-        needs += [PodNeed(component, cpu, memory, together)] * int(obj["spec"].get("replicas", 1))
+        disk = pod_disk_request(template["spec"])
+        needs += [PodNeed(component, cpu, memory, together, disk_bytes=disk)] * int(obj["spec"].get("replicas", 1))
     return tuple(needs)
 
 
@@ -238,21 +244,24 @@ def node_rooms(
         if not node_name or (pod.get("status") or {}).get("phase") in FINISHED_PHASES:
             continue
         cpu, memory = pod_requests(pod["spec"])
-        counts = used.setdefault(node_name, [0, 0, 0])
+        counts = used.setdefault(node_name, [0, 0, 0, 0])
         counts[0], counts[1], counts[2] = counts[0] + 1, counts[1] + cpu, counts[2] + memory
+        counts[3] += pod_disk_request(pod["spec"])
     rooms = []
     for node in nodes:
         if not usable(node, node_selector, tolerations):
             continue
         name = node["metadata"]["name"]
         allocatable = (node.get("status") or {}).get("allocatable") or {}
-        pods_used, cpu_used, memory_used = used.get(name, [0, 0, 0])
+        pods_used, cpu_used, memory_used, disk_used = used.get(name, [0, 0, 0, 0])
+        disk = allocatable.get("ephemeral-storage")
         rooms.append(
             NodeRoom(
                 name,
                 max(0, int(quantity(allocatable.get("pods", 0))) - pods_used),
                 max(0, int(quantity(allocatable.get("cpu", 0)) * 1000) - cpu_used),
                 max(0, int(quantity(allocatable.get("memory", 0))) - memory_used),
+                UNLIMITED if disk is None else max(0, int(quantity(disk)) - disk_used),
             )
         )
     return rooms
@@ -282,7 +291,7 @@ def _units(pods: Sequence[PodNeed]) -> list[tuple[list[PodNeed], str]]:
 def place(pods: Sequence[PodNeed], rooms: Sequence[NodeRoom]) -> int:
     """How many of the pods the nodes take: largest first, each with the pods that must share its node,
     on the node with the most room left (as the scheduler's default scoring spreads them)."""
-    free = {r.name: [r.pods, r.cpu_millis, r.memory_bytes] for r in rooms}
+    free = {r.name: [r.pods, r.cpu_millis, r.memory_bytes, r.disk_bytes] for r in rooms}
     placed = 0
     units = _units(pods)
     units.sort(key=lambda u: (sum(p.memory_bytes for p in u[0]), sum(p.cpu_millis for p in u[0])), reverse=True)
@@ -292,10 +301,11 @@ def place(pods: Sequence[PodNeed], rooms: Sequence[NodeRoom]) -> int:
         for pods_here in (unit, unit[:1]):
             count = len(pods_here)
             cpu, memory = sum(p.cpu_millis for p in pods_here), sum(p.memory_bytes for p in pods_here)
-            fitting = [f for f in candidates if f[0] >= count and f[1] >= cpu and f[2] >= memory]
+            disk = sum(p.disk_bytes for p in pods_here)
+            fitting = [f for f in candidates if f[0] >= count and f[1] >= cpu and f[2] >= memory and f[3] >= disk]
             if fitting:
                 best = max(fitting, key=lambda f: (f[2], f[1], f[0]))
-                best[0], best[1], best[2] = best[0] - count, best[1] - cpu, best[2] - memory
+                best[0], best[1], best[2], best[3] = best[0] - count, best[1] - cpu, best[2] - memory, best[3] - disk
                 placed += count
                 break
     return placed
@@ -310,7 +320,7 @@ def _gib(size: int) -> str:
 
 
 def check(pods: Sequence[PodNeed], rooms: Sequence[NodeRoom]) -> Verdict:
-    """Whether the pods fit the nodes' room, naming what runs short first: pod slots, CPU, memory."""
+    """Whether the pods fit the nodes' room, naming what runs short first: pod slots, CPU, memory, disk."""
     needed = len(pods)
     placeable = place(pods, rooms)
     if placeable >= needed:
@@ -329,6 +339,12 @@ def check(pods: Sequence[PodNeed], rooms: Sequence[NodeRoom]) -> Verdict:
         short.append(f"needs {_cpus(cpu)} CPUs of requests; the nodes have {_cpus(free_cpu)} free")
     if free_memory < memory:
         short.append(f"needs {_gib(memory)} of memory requests; the nodes have {_gib(free_memory)} free")
+    free_disk = sum(r.disk_bytes for r in rooms)
+    disk = sum(p.disk_bytes for p in pods)
+    if free_disk < disk:
+        short.append(
+            f"needs {_gib(disk)} of local disk (ephemeral-storage) requests; the nodes have {_gib(free_disk)} free"
+        )
     if not short:  # enough in total, but split across nodes, or not where a student's other pods run
         short.append(
             f"needs {needed} pods; the nodes can place only {placeable}: their free room is split across"

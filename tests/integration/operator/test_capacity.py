@@ -69,7 +69,7 @@ def test_a_class_too_big_for_the_node_says_so_then_with_room_is_the_largest_that
     kube: Kube, classroom_node: str, operator: EmbeddedOperator
 ) -> None:
     (empty,) = rooms(kube)
-    assert empty == capacity.NodeRoom(classroom_node, 110, 48000, 187 * 2**30)
+    assert empty == capacity.NodeRoom(classroom_node, 110, 48000, 187 * 2**30, 2**40)
     largest = capacity.largest_class(per_student(), [empty])
     assert largest >= 2
     pods = len(per_student())
