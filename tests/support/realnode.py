@@ -152,6 +152,15 @@ class Student:
         )
 
 
+def runner_image(student: Student) -> str:
+    """The image of the student's plugin runner: what their own pods can run too."""
+    for pod in student.node_pods():
+        for container in pod["spec"]["containers"]:
+            if container["name"] == RUNNER:
+                return str(container["image"])
+    raise AssertionError(f"{student.id}'s node has no {RUNNER}")
+
+
 @contextmanager
 def container_exits(student: Student) -> Iterator[dict[str, dict[str, int | None]]]:
     """While inside, a watch (as the student) of their namespace's pods; yields, filled in as the watch

@@ -31,6 +31,7 @@ from tests.support.realnode import (
     container_exits,
     probe,
     query_in_runner,
+    runner_image,
     stored,
 )
 from vwclass.kube.api import Kube
@@ -95,14 +96,6 @@ def own_pod(student: Student, image: str) -> str:
     student.kubectl("apply", "-f", "-", stdin=json.dumps(manifest))
     student.kubectl("wait", "--for=condition=Ready", f"pod/{name}", "--timeout=180s", timeout=200)
     return name
-
-
-def runner_image(student: Student) -> str:
-    for pod in student.node_pods():
-        for container in pod["spec"]["containers"]:
-            if container["name"] == RUNNER:
-                return str(container["image"])
-    raise AssertionError(f"{student.id}'s node has no {RUNNER}")
 
 
 def test_another_students_node_is_unreachable_while_dns_and_the_own_namespace_work(course: RealClass) -> None:

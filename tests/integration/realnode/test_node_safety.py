@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from tests.support.kube import eventually, unique
-from tests.support.realnode import ON_THE_REAL_NODE, RUNNER, RealClass, Student, class_on_the_real_node, stored
+from tests.support.realnode import ON_THE_REAL_NODE, RealClass, Student, class_on_the_real_node, runner_image, stored
 from vwclass.core import capacity
 from vwclass.kube.api import Kube
 from vwclass.kube.resources import NODE
@@ -41,14 +41,6 @@ def course(cluster: Cluster, teacher: Kube, tmp_path_factory: pytest.TempPathFac
             )
             stored(student, "safety.before")
         yield course
-
-
-def runner_image(student: Student) -> str:
-    for pod in student.node_pods():
-        for container in pod["spec"]["containers"]:
-            if container["name"] == RUNNER:
-                return str(container["image"])
-    raise AssertionError(f"{student.id}'s node has no {RUNNER}")
 
 
 def runaway_pod(student: Student, name: str, script: str, volumes: bool = False) -> dict[str, Any]:
