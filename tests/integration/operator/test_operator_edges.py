@@ -76,7 +76,7 @@ def test_changing_images_and_presets_rolls_out_to_every_student(kube: Kube, oper
         assert node is not None
         [container] = [c for c in node["spec"]["template"]["spec"]["containers"] if c["name"] == "plugin-runner"]
         assert container["image"] == "waggle/plugin-base:1.1.1-base"
-        assert container["resources"]["limits"] == {"cpu": "4", "memory": "4Gi"}
+        assert container["resources"]["limits"] == {"cpu": "4", "memory": "4Gi", "ephemeral-storage": "8Gi"}
         quota = kube.get(QUOTA, "student-quota", namespace)
         assert quota is not None
         assert quota["spec"]["hard"]["limits.cpu"] == "16"
