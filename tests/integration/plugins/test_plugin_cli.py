@@ -69,7 +69,7 @@ def test_a_deployed_plugin_pod_is_made_as_the_scheduler_makes_it(kube: Kube, stu
     assert env["WAGGLE_PLUGIN_HOST"]["value"] == "rabbitmq"
     assert env["WAGGLE_PLUGIN_UPLOAD_PATH"]["value"] == "/run/waggle/uploads"
     # Admitted by the namespace's Pod Security level and its LimitRange, unchanged.
-    assert container["resources"]["limits"] == {"cpu": "500m", "memory": "512Mi"}
+    assert container["resources"]["limits"] == {"cpu": "500m", "memory": "512Mi", "ephemeral-storage": "1Gi"}
 
     def running() -> bool:
         return bool((kube.get(POD, pod["metadata"]["name"], A) or {}).get("status", {}).get("phase") == "Running")
