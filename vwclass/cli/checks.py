@@ -21,6 +21,21 @@ _DEFAULT_CLASS_ANNOTATIONS = (
     "storageclass.kubernetes.io/is-default-class",
     "storageclass.beta.kubernetes.io/is-default-class",
 )
+# Provisioners that make a volume a directory on the host: a claim's size is not enforced.
+HOSTPATH_PROVISIONERS = frozenset(
+    {
+        "microk8s.io/hostpath",
+        "rancher.io/local-path",
+        "k8s.io/minikube-hostpath",
+        "docker.io/hostpath",
+        "kubernetes.io/host-path",
+        "vwclass.testenv/local-path",  # the test environment's (vwclass.testenv.localpath.PROVISIONER)
+    }
+)
+UNBOUNDED_CLAIMS = (
+    "claim sizes are not enforced, so a student's own files on their volume can fill the host's disk "
+    "(vwclass bounds what the node itself writes: records and uploads by age and size, message queues by size)"
+)
 
 
 @dataclass(frozen=True)
@@ -112,6 +127,14 @@ def storage(storage_classes: list[Obj], microk8s: bool) -> Check:
         if any(sc["metadata"].get("annotations", {}).get(a) == "true" for a in _DEFAULT_CLASS_ANNOTATIONS)
     ]
     if len(defaults) == 1:
+        provisioner = next(sc.get("provisioner", "") for sc in storage_classes if sc["metadata"]["name"] == defaults[0])
+        if provisioner in HOSTPATH_PROVISIONERS:
+            return Check(
+                "default StorageClass",
+                WARNING,
+                f"{defaults[0]} ({provisioner}): {UNBOUNDED_CLAIMS}",
+                "watch the host's disk, or make the default a StorageClass whose provisioner enforces sizes",
+            )
         return Check("default StorageClass", OK, defaults[0])
     if defaults:
         return Check(

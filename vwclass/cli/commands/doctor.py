@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from vwclass.cli import checks, errors, manifests, output, session
+from vwclass.cli import checks, errors, manifests, netprobe, node_checks, output, session
 from vwclass.cli.checks import Check
 from vwclass.cli.output import Format, OutputOption
 
@@ -99,8 +100,95 @@ def _node_room(kube: Kube, nodes: list[Obj]) -> list[Check]:
     return checks.node_room(nodes, pods)
 
 
-def diagnose(kube: Kube) -> list[Check]:
-    """Every check, in the order a teacher would fix them."""
+def _kubelet_configs(kube: Kube, nodes: list[Obj]) -> dict[str, Obj | str]:
+    """Each real node's kubelet configuration (through the API server's node proxy), or why not."""
+    from vwclass.kube.api import ApiError
+
+    configs: dict[str, Obj | str] = {}
+    for name in node_checks.real_nodes(nodes):
+        try:
+            configs[name] = kube.request("GET", f"/api/v1/nodes/{name}/proxy/configz", attempts=2, timeout=10.0)
+        except ApiError as error:
+            configs[name] = f"{error.status} {error.reason}: {error.message}"
+    return configs
+
+
+def _wait_pod(kube: Kube, namespace: str, name: str, done: Callable[[Obj | None], bool], timeout: float) -> Obj | None:
+    from vwclass.kube.resources import POD
+
+    deadline = time.monotonic() + timeout
+    while True:
+        pod = kube.get(POD, name, namespace)
+        if done(pod) or time.monotonic() > deadline:
+            return pod
+        time.sleep(1.0)
+
+
+def _probe_in(kube: Kube, namespace: str, node: Obj, image: str) -> Check:
+    """The probe's steps in its namespace: server up, the control client reaches it, the policy blocks a second."""
+    from vwclass.kube.resources import POD
+
+    where = node["metadata"]["name"]
+    kube.create(netprobe.server_pod(namespace, image, node))
+    server = _wait_pod(
+        kube,
+        namespace,
+        netprobe.SERVER,
+        lambda p: netprobe.running(p) or netprobe.stuck(p),
+        netprobe.START_TIMEOUT,
+    )
+    if not netprobe.running(server):
+        return netprobe.could_not_tell(f"the probe's pod did not run on {where} ({netprobe.not_starting(server)})")
+    server_ip = server["status"]["podIP"]  # type: ignore[index]  # running() saw it
+    outcomes = []
+    for blocked, name, wait in (
+        (False, netprobe.REACH, netprobe.CONNECT_TIMEOUT),
+        (True, netprobe.BLOCKED, netprobe.BLOCK_TIMEOUT),
+    ):
+        if blocked:
+            kube.create(netprobe.deny_all_ingress(namespace))
+        kube.create(netprobe.client_pod(namespace, image, node, server_ip, blocked=blocked))
+        client = _wait_pod(
+            kube,
+            namespace,
+            name,
+            lambda p: netprobe.finished(p) is not None or netprobe.stuck(p),
+            netprobe.START_TIMEOUT + wait,
+        )
+        outcome = netprobe.finished(client)
+        if outcome is None:
+            return netprobe.could_not_tell(
+                f"the probe's client did not finish on {where} ({netprobe.not_starting(client)})"
+            )
+        outcomes.append(outcome)
+        if not outcome and not blocked:
+            return netprobe.verdict(where, control_connected=False, blocked=False)
+    if not netprobe.running(kube.get(POD, netprobe.SERVER, namespace)):
+        return netprobe.could_not_tell(f"the probe's server pod on {where} stopped while it was probed")
+    return netprobe.verdict(where, control_connected=True, blocked=outcomes[1])
+
+
+def _network_probe(kube: Kube, nodes: list[Obj], image: str) -> Check:
+    """Whether NetworkPolicies are enforced, by a real probe in a throwaway namespace, always deleted."""
+    from vwclass.kube.api import ApiError
+    from vwclass.kube.resources import NAMESPACE
+
+    node = node_checks.probe_node(nodes)
+    if node is None:
+        return netprobe.could_not_tell(node_checks.no_probe_node(nodes), fix="")
+    namespace = netprobe.namespace_name()
+    kube.create(netprobe.namespace(namespace))
+    try:
+        return _probe_in(kube, namespace, node, image)
+    finally:
+        try:
+            kube.delete(NAMESPACE, namespace)
+        except ApiError:
+            output.note(f"could not delete the probe's namespace {namespace}: kubectl delete namespace {namespace}")
+
+
+def diagnose(kube: Kube, probe_image: str | None = None) -> list[Check]:
+    """Every check, in the order a teacher would fix them; probe_image: the NetworkPolicy probe's, None skips it."""
     from vwclass.core import names
     from vwclass.core.schema import crd as shipped_crd
     from vwclass.kube.api import ApiError
@@ -152,21 +240,53 @@ def diagnose(kube: Kube) -> list[Check]:
         ),
         _guarded("your permissions", lambda: checks.access(_denied(kube))),
     ]
+    results.append(
+        _guarded(node_checks.PIDS, lambda: node_checks.pod_pids_limit(nodes, _kubelet_configs(kube, nodes), microk8s))
+    )
+    if probe_image is not None:
+        results.append(_guarded(netprobe.NAME, lambda: _network_probe(kube, nodes, probe_image)))
     results += _node_room(kube, nodes)
     if microk8s:
         results.append(checks.microk8s_note(results))
     return results
 
 
-def doctor(ctx: typer.Context, output_format: OutputOption = Format.table) -> None:
+def _default_probe_image() -> str:
+    """The class default images.dataEndpoint (the vwclass image, which has python3), from the CRD's schema."""
+    from vwclass.core import schema
+
+    images = schema.class_schema()["properties"]["spec"]["properties"]["images"]["properties"]
+    return str(images["dataEndpoint"]["default"])
+
+
+def doctor(
+    ctx: typer.Context,
+    output_format: OutputOption = Format.table,
+    network_probe: Annotated[
+        bool,
+        typer.Option(
+            "--network-probe/--no-network-probe",
+            help="Tell whether NetworkPolicies are enforced by running two small pods in a throwaway namespace.",
+        ),
+    ] = True,
+    probe_image: Annotated[
+        str | None,
+        typer.Option(
+            "--probe-image",
+            metavar="IMAGE",
+            help="The probe pods' image (needs python3). Default: the class's data endpoint image.",
+        ),
+    ] = None,
+) -> None:
     """Check the cluster for vwclass, with the fix of each problem.
 
     Reachable, Kubernetes version, CRD, student role, the admission policies of student namespaces,
-    operator, default StorageClass, DNS, RBAC, your permissions,
+    operator, default StorageClass (and whether it enforces claim sizes), DNS, RBAC, your permissions,
+    each kubelet's PID limit, whether NetworkPolicies are enforced (a real probe, 10-60 s), room for a class,
     and on MicroK8s the addons to enable. Exits 1 when a check failed, 3 when the cluster is unreachable.
     """
     kube = session.connect(ctx)
-    results = diagnose(kube)
+    results = diagnose(kube, (probe_image or _default_probe_image()) if network_probe else None)
 
     def as_table() -> Any:
         from rich.text import Text
