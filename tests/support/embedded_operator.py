@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import threading
+from collections.abc import Callable
 from types import TracebackType
 
 import kopf
@@ -22,8 +24,12 @@ class EmbeddedOperator:
         context: str | None = None,
         resync_seconds: float = 120.0,
         liveness: str | None = None,
+        clock: Callable[[], datetime.datetime] | None = None,
     ) -> None:
+        """clock: what the operator takes for now (a virtual clock for schedules and expiries)."""
         self.memo = kopf.Memo(kube=connect(kubeconfig, context), resync_seconds=resync_seconds)
+        if clock is not None:
+            self.memo.clock = clock
         self.liveness = liveness
         self._stop = threading.Event()
         self._ready = threading.Event()

@@ -8,6 +8,7 @@ Behaviour, not layout: a student's runner is found as the pod of their namespace
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
 import json
@@ -16,7 +17,7 @@ import subprocess
 import tarfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,11 +59,12 @@ def real_node_cluster(purpose: str) -> Iterator[Cluster]:
 
 
 @contextmanager
-def running_operator(cluster: Cluster) -> Iterator[Kube]:
-    """The operator (embedded in the test process) reconciling the cluster's classes; the teacher's client."""
+def running_operator(cluster: Cluster, clock: Callable[[], dt.datetime] | None = None) -> Iterator[Kube]:
+    """The operator (embedded in the test process) reconciling the cluster's classes; the teacher's
+    client. clock: what the operator takes for now (schedules and expiries)."""
     kube = connect(str(cluster.kubeconfig))
     install(kube)
-    with EmbeddedOperator(str(cluster.kubeconfig)) as running:
+    with EmbeddedOperator(str(cluster.kubeconfig), clock=clock) as running:
         yield running.kube
 
 

@@ -116,3 +116,17 @@ def test_argo_cd_itself_says_pending_deletion_and_missing_before_any_script() ->
     deleting["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
     assert argocd_health(deleting).status == "Progressing"
     assert argocd_health(None).status == "Missing"
+
+
+@pytest.mark.parametrize("by", ["OutsideLectureHours", "Expired"])
+def test_a_class_suspended_by_its_schedule_or_expiry_is_suspended_not_healthy(by: str) -> None:
+    import datetime as dt
+
+    from vwclass.core import lifecycle
+
+    block = status.class_status(1, READY, suspended=True)
+    plan = lifecycle.Plan(suspended_by=lifecycle.SuspendedBy(by), expiring=by == "Expired")
+    expiry = lifecycle.Expiry(dt.datetime(2027, 2, 1, tzinfo=dt.UTC), dt.timedelta(days=7))
+    block = status.with_lifecycle(block, plan, expiry if by == "Expired" else None, 1)
+    health = argocd_lua(a_class(1, block))  # spec.suspended is false: the status says why
+    assert health.status == "Suspended", health

@@ -8,7 +8,19 @@ import typer
 
 from vwclass import __version__
 from vwclass.cli.boundary import VwclassGroup
-from vwclass.cli.commands import change, create, credentials, doctor, install, operator, plugin, show, teacher
+from vwclass.cli.commands import (
+    calendar,
+    change,
+    create,
+    credentials,
+    doctor,
+    install,
+    operator,
+    plugin,
+    show,
+    students,
+    teacher,
+)
 from vwclass.cli.errors import EXIT_CODES_HELP
 from vwclass.cli.session import Target
 
@@ -69,6 +81,8 @@ def _root(
       vwclass doctor                                  is the cluster ready? (each problem with its fix)
       vwclass install                                 the CRD and the operator, once per cluster
       vwclass create physics --students 30 --wait     a node per student, with a progress bar
+        --schedule "Mon,Wed 09:00-11:00" --time-zone Europe/Berlin --expires 2027-02-28
+                                                      up in lecture hours only; gone after the term
       vwclass credentials physics --out handout/      a kubeconfig and a note per student
       vwclass status physics                          who is ready, and why not
       vwclass data physics --since -1h                every student's measurements, one table
@@ -96,6 +110,10 @@ app.command(rich_help_panel="Classes")(show.status)
 app.command(rich_help_panel="Classes")(change.scale)
 app.command(rich_help_panel="Classes")(change.suspend)
 app.command(rich_help_panel="Classes")(change.resume)
+app.command(rich_help_panel="Classes")(calendar.schedule)
+app.command(rich_help_panel="Classes")(calendar.renew)
+app.command(rich_help_panel="Classes")(students.reset)
+app.add_typer(students.roster_app, name="roster", rich_help_panel="Classes")
 app.command(rich_help_panel="Classes")(change.delete)
 app.command(rich_help_panel="Classes")(credentials.credentials)
 app.command(rich_help_panel="Classes")(create.render)

@@ -165,6 +165,11 @@ class ClassOptions:
     suspended: bool = False
     node_selectors: list[str] = field(default_factory=list)
     tolerations: list[str] = field(default_factory=list)
+    schedules: list[str] = field(default_factory=list)
+    time_zone: str | None = None
+    lead_time: str | None = None
+    expires: str | None = None
+    expiry_grace: str | None = None
 
 
 @dataclass(frozen=True)
@@ -302,6 +307,11 @@ def spec_from(options: ClassOptions, roster: Roster | None) -> Obj:
         placement["tolerations"] = parse_tolerations(options.tolerations)
     if placement:
         spec["placement"] = placement
+    from vwclass.cli.scheduleopts import lifecycle_spec
+
+    spec |= lifecycle_spec(
+        options.schedules, options.time_zone, options.lead_time, options.expires, options.expiry_grace
+    )
     return spec
 
 
@@ -319,6 +329,11 @@ _OPTION_OF_FIELD = (
     ("spec.podSecurity", "--pod-security"),
     ("spec.placement.nodeSelector", "--node-selector"),
     ("spec.placement.tolerations", "--toleration"),
+    ("spec.schedule.leadTime", "--lead-time"),
+    ("spec.schedule.lectures", "--schedule"),
+    ("spec.timeZone", "--time-zone"),
+    ("spec.expires", "--expires"),
+    ("spec.expiryGracePeriod", "--expiry-grace"),
 )
 
 
@@ -333,6 +348,9 @@ _PATTERN_WORDS = (
         ("spec", "roster", "items", "name"),
         "holds a control character (a line break, a tab, ...), which a name may not",
     ),
+    (("spec", "expires"), "is not a date (YYYY-MM-DD) or an RFC 3339 time (2027-01-31T18:00:00Z)"),
+    (("spec", "expiryGracePeriod"), "is not a duration: a number and one of s, m, h, d, w (7d)"),
+    (("spec", "schedule", "leadTime"), "is not a duration: a number and one of s, m, h, d, w (15m)"),
 )
 
 
@@ -370,11 +388,12 @@ def explain(problem: Problem, roster: Roster | None) -> str:
 def build_class(name: str, options: ClassOptions) -> Obj:
     """The VirtualWaggleClass the options describe, checked by the CRD's schema; exit 2 if invalid."""
     from vwclass.core import render, schema
+    from vwclass.core.spec import parse_class
 
     roster = read_roster(options.roster) if options.roster is not None else None
     obj: Obj = render.class_manifest(name, spec_from(options, roster))
     try:
-        schema.validate(obj)
+        parse_class(obj)  # the CRD's schema, then what it cannot say (a time zone that exists)
     except schema.InvalidClass as invalid:
         problems = "; ".join(explain(p, roster) for p in invalid.problems)
         raise CliError(f"invalid class {name!r}: {problems}", Exit.BAD_INPUT) from None

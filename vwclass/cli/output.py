@@ -135,7 +135,19 @@ def age(timestamp: str, now: datetime.datetime | None = None) -> str:
     if then is None:
         return "-"
     now = now or datetime.datetime.now(datetime.UTC)
-    seconds = max(0, int((now - then).total_seconds()))
+    return _short(max(0, int((now - then).total_seconds())))
+
+
+def until(timestamp: str, now: datetime.datetime | None = None) -> str:
+    """How long until a time, as age() says it ('-' when unknown, 'now' once it has passed)."""
+    then = parse_time(timestamp)
+    if then is None:
+        return "-"
+    seconds = int((then - (now or datetime.datetime.now(datetime.UTC))).total_seconds())
+    return f"in {_short(seconds)}" if seconds > 0 else "now"
+
+
+def _short(seconds: int) -> str:
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size * (2 if unit != "m" else 1):
             return f"{seconds // size}{unit}"

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from vwclass.core import names, schema
+from vwclass.core import lifecycle, names, schema
 from vwclass.core.presets import PRESETS, Preset
 
 
@@ -66,6 +66,8 @@ class ClassSpec:
     suspended: bool
     pod_security: str
     placement: Placement = Placement()
+    schedule: lifecycle.Schedule | None = None
+    expiry: lifecycle.Expiry | None = None
 
     def student(self, student_id: str) -> Student | None:
         return next((s for s in self.students if s.id == student_id), None)
@@ -116,6 +118,11 @@ def parse_class(obj: Mapping[str, Any]) -> ClassSpec:
         ids = (names.generated_student_id(n) for n in range(1, spec["students"] + 1))
         students = tuple(Student(i, names.namespace_name(prefix, i)) for i in ids)
     components = spec["components"]
+    try:
+        schedule = lifecycle.parse_schedule(spec.get("schedule"), spec["timeZone"])
+        expiry = lifecycle.parse_expiry(spec.get("expires"), spec["expiryGracePeriod"], spec["timeZone"])
+    except lifecycle.InvalidLifecycle as invalid:
+        raise schema.InvalidClass([schema.Problem(invalid.field, str(invalid))]) from None
     return ClassSpec(
         name=metadata["name"],
         uid=metadata.get("uid", ""),
@@ -133,4 +140,6 @@ def parse_class(obj: Mapping[str, Any]) -> ClassSpec:
             node_selector_items=tuple(spec.get("placement", {}).get("nodeSelector", {}).items()),
             toleration_items=tuple(tuple(t.items()) for t in spec.get("placement", {}).get("tolerations", [])),
         ),
+        schedule=schedule,
+        expiry=expiry,
     )

@@ -6,6 +6,7 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
+from vwclass.core import lifecycle
 from vwclass.core.names import NODE_WORKLOAD as NODE
 
 Obj = dict[str, Any]
@@ -217,3 +218,33 @@ def with_transition_times(new: Obj, old: Obj | None, now: str) -> Obj:
         same = before is not None and before.get("status") == condition["status"]
         condition["lastTransitionTime"] = before.get("lastTransitionTime", now) if same and before else now
     return new
+
+
+def with_lifecycle(block: Obj, plan: lifecycle.Plan, expiry: lifecycle.Expiry | None, generation: int) -> Obj:
+    """The status block with what the clock decided: why it is suspended, when it resumes, when it
+    expires and is deleted, and (with an expiry) the Expiring condition."""
+    if plan.suspended_by is not None:
+        block["suspendedBy"] = str(plan.suspended_by)
+    if plan.next_lecture is not None:
+        block["nextLecture"] = lifecycle.timestamp(plan.next_lecture)
+    ready = next(c for c in block["conditions"] if c["type"] == "Ready")
+    if ready["reason"] == "Suspended" and plan.suspended_by is lifecycle.SuspendedBy.SCHEDULE:
+        ready["reason"] = str(plan.suspended_by)
+        ready["message"] = f"{ready['message']}, outside lecture hours, until {block.get('nextLecture', 'a lecture')}"
+    if expiry is None:
+        return block
+    block["expires"] = lifecycle.timestamp(expiry.at)
+    block["deletesAt"] = lifecycle.timestamp(expiry.deletes_at)
+    if ready["reason"] == "Suspended" and plan.suspended_by is lifecycle.SuspendedBy.EXPIRY:
+        ready["reason"] = str(plan.suspended_by)
+        ready["message"] = f"{ready['message']}: the class expired at {block['expires']}"
+    when = f"deleted with every student's namespace and data at {block['deletesAt']}"
+    message = (
+        f"expired at {block['expires']}: suspended, {when} unless spec.expires is moved later"
+        if plan.suspended_by is lifecycle.SuspendedBy.EXPIRY
+        else f"expires at {block['expires']} (then suspended, {when}) unless spec.expires is moved later"
+    )
+    block["conditions"].append(
+        _condition("Expiring", plan.expiring, "Expiring" if plan.expiring else "NotExpiring", message, generation)
+    )
+    return block

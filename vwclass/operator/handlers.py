@@ -25,6 +25,7 @@ from vwclass.operator.changes import Remembered
 from vwclass.operator.controller import Controller
 from vwclass.operator.metrics import OperatorMetrics
 from vwclass.operator.reconcile import Memory, Outcome, reconcile_class
+from vwclass.operator.timekeeping import utc_now
 
 # Child events arrive in bursts while a class provisions; a short delay folds them into one reconcile.
 CHILD_DEBOUNCE = 1.0
@@ -95,12 +96,13 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     kube: Kube = memo.kube
     pool = memo.student_pool = ThreadPoolExecutor(STUDENT_WORKERS, thread_name_prefix="vwclass-student")
     resync_seconds = memo.get("resync_seconds", 120.0)
+    clock = memo.get("clock", utc_now)  # tests run schedules and expiries on a virtual one
     # A settled comparison stands for at most a resync: then every object is compared again.
     memory = memo.memory = Memory(comparisons=Remembered(full_pass_seconds=resync_seconds))
 
     def reconcile(name: str, compare: bool) -> Outcome:
         with metrics.timing_reconcile():
-            outcome = reconcile_class(kube, name, pool, memory, compare)
+            outcome = reconcile_class(kube, name, pool, memory, compare, now=clock())
         metrics.class_students(name, outcome.students_ready, outcome.students_desired)
         metrics.passed(outcome.compared)
         return outcome

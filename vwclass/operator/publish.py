@@ -46,20 +46,34 @@ def _without_times(block: Obj | None) -> Obj:
     return block
 
 
-def _stalled(block: Obj | None) -> bool:
-    return status.condition(block, "Stalled").get("status") == "True"
+def _true(block: Obj | None, kind: str) -> bool:
+    return status.condition(block, kind).get("status") == "True"
 
 
 def publish_status(kube: Kube, body: Obj, new: Obj) -> int:
-    """Patches status only when it changed; posts an Event when the class becomes Stalled."""
+    """Patches status only when it changed; posts an Event when the class becomes Stalled or Expiring,
+    or when its schedule or expiry suspends or resumes it."""
     old = body.get("status")
     if _without_times(old) == _without_times(new):
         return 0
-    kube.patch_class_status(body["metadata"]["name"], status.with_transition_times(new, old, _now()))
+    patch = status.with_transition_times(new, old, _now())
+    # A merge patch keeps what it does not name: a field the status no longer has (suspendedBy after a
+    # resume, nextLecture, expires) is removed by naming it null.
+    patch = {**{key: None for key in old or {} if key not in new}, **patch}
+    kube.patch_class_status(body["metadata"]["name"], patch)
     writes = 1
-    if _stalled(new) and not _stalled(old):
-        stalled = status.condition(new, "Stalled")
-        post_event(kube, body, "Warning", stalled["reason"], stalled["message"])
+    for kind in ("Stalled", "Expiring"):
+        if _true(new, kind) and not _true(old, kind):
+            condition = status.condition(new, kind)
+            post_event(kube, body, "Warning", condition["reason"], condition["message"])
+            writes += 1
+    # The clock suspending or resuming a class is worth a line in `kubectl describe` (a teacher's own
+    # suspend is their edit, already in their shell).
+    before, after = (old or {}).get("suspendedBy"), new.get("suspendedBy")
+    if before != after and (after or before) not in (None, "Teacher"):
+        resumed = f"resumed ({before} no more)"
+        message = status.condition(new, "Ready")["message"] if after else resumed
+        post_event(kube, body, "Normal", after or "Resumed", message)
         writes += 1
     return writes
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import datetime as dt
 import logging
 import secrets
 import time
@@ -20,12 +21,12 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
-from vwclass.core import admission, drift, names, rabbitmq, render, status
+from vwclass.core import admission, drift, lifecycle, names, rabbitmq, render, status
 from vwclass.core.schema import InvalidClass
 from vwclass.core.spec import ClassSpec, Student, parse_class
 from vwclass.kube.api import ApiError, Kube
 from vwclass.kube.resources import CLASS, NAMESPACE, POD, STUDENT_KINDS, Resource, resource_of
-from vwclass.operator import stopping
+from vwclass.operator import stopping, timekeeping
 from vwclass.operator.capacity_check import capacity_shortfall, needs_capacity_check
 from vwclass.operator.changes import Comparison, Key, Remembered, fingerprint, key_of
 from vwclass.operator.publish import admission_policies_condition, publish_status
@@ -274,10 +275,17 @@ def _remove_students(kube: Kube, cls: ClassSpec, observed: Observed) -> int:
 
 
 def reconcile_class(
-    kube: Kube, name: str, pool: Executor, memory: Memory | None = None, compare: bool = True
+    kube: Kube,
+    name: str,
+    pool: Executor,
+    memory: Memory | None = None,
+    compare: bool = True,
+    now: dt.datetime | None = None,
 ) -> Outcome:
     """Reconciles one class: a full pass, or a state pass when nothing but state changed since the
-    last settled one (compare False, and `memory` holds a comparison still valid for this spec)."""
+    last settled one (compare False, and `memory` holds a comparison still valid for this spec).
+
+    now: the clock the class's schedule and expiry are read against (tests pass a virtual one)."""
     body = kube.get(CLASS, name)
     if body is None or body["metadata"].get("deletionTimestamp"):
         if memory is not None:
@@ -294,26 +302,39 @@ def reconcile_class(
             generation, [], bool(body.get("spec", {}).get("suspended")), status.Stalled.INVALID_SPEC, message
         )
         return Outcome(writes=publish_status(kube, body, new))
-    if not compare and memory is not None and memory.comparisons.still_valid(name, cls.uid, generation):
-        outcome = _state_pass(kube, body, cls, memory.watched)
-        if outcome is not None:
-            return outcome
-    return _full_pass(kube, body, cls, pool, memory)
+    moment = now or timekeeping.utc_now()
+    plan = lifecycle.plan(cls.suspended, cls.schedule, cls.expiry, moment)
+    if plan.delete:
+        return Outcome(writes=timekeeping.delete_expired(kube, body, cls))
+    cls = timekeeping.in_effect(cls, plan)
+    outcome = None
+    # The clock suspending or resuming the class changes what should exist: then everything is compared.
+    state_only = not compare and not timekeeping.clock_moved(body, plan)
+    if state_only and memory is not None and memory.comparisons.still_valid(name, cls.uid, generation):
+        outcome = _state_pass(kube, body, cls, plan, memory.watched)
+    if outcome is None:
+        outcome = _full_pass(kube, body, cls, plan, pool, memory)
+    outcome.requeue_after = timekeeping.next_look(outcome.requeue_after, plan, moment)
+    return outcome
 
 
-def _full_pass(kube: Kube, body: Obj, cls: ClassSpec, pool: Executor, memory: Memory | None) -> Outcome:
+def _full_pass(
+    kube: Kube, body: Obj, cls: ClassSpec, plan: lifecycle.Plan, pool: Executor, memory: Memory | None
+) -> Outcome:
     """Every student rendered and each of its objects compared with the cluster, written where they differ."""
     # The last comparison stays until this one settles: events meanwhile are judged against it, so
     # the pods' churn during a long pass asks for no other, and what this pass writes does.
     try:
-        return _compare_all(kube, body, cls, pool, memory)
+        return _compare_all(kube, body, cls, plan, pool, memory)
     except Exception:
         if memory is not None:
             memory.comparisons.settled(cls.name, None)  # a pass cut short leaves nothing to trust
         raise
 
 
-def _compare_all(kube: Kube, body: Obj, cls: ClassSpec, pool: Executor, memory: Memory | None) -> Outcome:
+def _compare_all(
+    kube: Kube, body: Obj, cls: ClassSpec, plan: lifecycle.Plan, pool: Executor, memory: Memory | None
+) -> Outcome:
     generation = int(body["metadata"].get("generation", 0))
     since = memory.watched.mark() if memory is not None else 0
     try:
@@ -342,7 +363,8 @@ def _compare_all(kube: Kube, body: Obj, cls: ClassSpec, pool: Executor, memory: 
     results = list(pool.map(lambda s: ensure_student_safely(kube, cls, s, observed), cls.students))
     writes = sum(r.writes for r in results) + _remove_students(kube, cls, observed)
     writes += stopping.stop_or_restore(kube, body, cls)
-    outcome = _conclude(kube, body, cls, results, shortfall, admission_policies_condition(kube, generation), writes)
+    admission_condition = admission_policies_condition(kube, generation)
+    outcome = _conclude(kube, body, cls, plan, results, shortfall, admission_condition, writes)
     fingerprints = [r.fingerprints for r in results]
     if memory is not None:
         settled = not any(r.conflict or r.error for r in results) and None not in fingerprints
@@ -353,7 +375,7 @@ def _compare_all(kube: Kube, body: Obj, cls: ClassSpec, pool: Executor, memory: 
     return outcome
 
 
-def _state_pass(kube: Kube, body: Obj, cls: ClassSpec, watched: Watched) -> Outcome | None:
+def _state_pass(kube: Kube, body: Obj, cls: ClassSpec, plan: lifecycle.Plan, watched: Watched) -> Outcome | None:
     """The students' state from their pods and node StatefulSets as the watches delivered them: nothing
     listed, rendered or compared. None when a student's node is not there (then a full pass is due)."""
     pods, nodes = watched.of_class(cls.name)
@@ -365,7 +387,7 @@ def _state_pass(kube: Kube, body: Obj, cls: ClassSpec, watched: Watched) -> Outc
     admission_condition = status.condition(body.get("status"), admission.CONDITION)
     if admission_condition.get("observedGeneration") != generation:
         admission_condition = admission_policies_condition(kube, generation)
-    outcome = _conclude(kube, body, cls, results, shortfall, admission_condition, writes=0)
+    outcome = _conclude(kube, body, cls, plan, results, shortfall, admission_condition, writes=0)
     outcome.compared = False
     return outcome
 
@@ -374,6 +396,7 @@ def _conclude(
     kube: Kube,
     body: Obj,
     cls: ClassSpec,
+    plan: lifecycle.Plan,
     results: list[StudentResult],
     shortfall: str,
     admission_condition: Obj,
@@ -396,6 +419,7 @@ def _conclude(
         # Pods would wait Pending without a word; the class names what the nodes lack instead.
         stalled_reason, stalled_message = status.Stalled.INSUFFICIENT_CAPACITY, shortfall
     new = status.class_status(generation, [r.state for r in results], cls.suspended, stalled_reason, stalled_message)
+    new = status.with_lifecycle(new, plan, cls.expiry, generation)
     new["conditions"].append(admission_condition)
     try:
         writes += publish_status(kube, body, new)

@@ -36,12 +36,14 @@ def _listed(kube: Kube, resource: Resource, selector: str = "") -> list[Obj]:
 
 def restore_due(body: Obj, cls: ClassSpec) -> bool:
     """Whether a pass should look for what the class stopped: it runs, and it was suspended at the last
-    status, or its spec changed since (a resume is an edit)."""
+    status, or its spec changed since (a teacher's resume is an edit; the clock's is not)."""
     if cls.suspended:
         return False
     observed = body.get("status") or {}
     generation = int(body["metadata"].get("generation", 0))
-    return observed.get("phase") == "Suspended" or observed.get("observedGeneration") != generation
+    if observed.get("phase") == "Suspended" or observed.get("suspendedBy"):
+        return True  # suspendedBy: suspended (maybe not yet all at zero) by the teacher or the clock
+    return observed.get("observedGeneration") != generation
 
 
 def stop_or_restore(kube: Kube, body: Obj, cls: ClassSpec) -> int:

@@ -44,7 +44,7 @@ def test_create_scale_suspend_resume_delete(cli: Cli, cli_kube: Kube) -> None:
     assert listed[name]["desired"] == 2
     assert listed[name]["phase"] == "Ready"
     table = cli("list").stdout.splitlines()
-    assert table[0].split() == ["NAME", "STUDENTS", "PHASE", "AGE"]
+    assert table[0].split() == ["NAME", "STUDENTS", "PHASE", "EXPIRES", "AGE"]
     assert next(line for line in table if line.startswith(name)).split()[1:3] == ["2/2", "Ready"]
 
     suspended = cli("suspend", name, "--wait", "--timeout", "90s")

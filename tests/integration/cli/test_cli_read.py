@@ -46,8 +46,8 @@ def test_list_in_every_format(cli: Cli, roster_class: str) -> None:
     table = cli("list")
     assert table.exit_code == 0
     row = next(line.split() for line in table.stdout.splitlines() if line.startswith(roster_class + " "))
-    assert row[1:3] == ["2/2", "Ready"]
-    assert row[3][-1] in "smhd"
+    assert row[1:4] == ["2/2", "Ready", "-"]  # EXPIRES: never
+    assert row[4][-1] in "smhd"
     as_json = {c["name"]: c for c in json.loads(cli("list", "-o", "json").stdout)}
     assert as_json[roster_class] | {"created": "-"} == {
         "name": roster_class,
@@ -56,6 +56,10 @@ def test_list_in_every_format(cli: Cli, roster_class: str) -> None:
         "phase": "Ready",
         "upToDate": True,
         "suspended": False,
+        "suspendedBy": None,
+        "nextLecture": None,
+        "expires": None,
+        "deletesAt": None,
         "created": "-",
     }
     as_yaml = {c["name"]: c for c in yaml.safe_load(cli("list", "-o", "yaml").stdout)}

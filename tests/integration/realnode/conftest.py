@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.clock import VirtualClock
 from tests.support.realnode import real_node_cluster, running_operator
 from vwclass.kube.api import Kube
 from vwclass.testenv.cluster import Cluster
@@ -39,7 +40,13 @@ def cluster() -> Iterator[Cluster]:
 
 
 @pytest.fixture(scope="package")
-def teacher(cluster: Cluster) -> Iterator[Kube]:
+def clock() -> VirtualClock:
+    """The shared operator's clock: real time until a test sets it (and resets it when done)."""
+    return VirtualClock()
+
+
+@pytest.fixture(scope="package")
+def teacher(cluster: Cluster, clock: VirtualClock) -> Iterator[Kube]:
     """The operator reconciling the shared cluster's classes; the teacher's client."""
-    with running_operator(cluster) as kube:
+    with running_operator(cluster, clock) as kube:
         yield kube

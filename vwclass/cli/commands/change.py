@@ -19,20 +19,27 @@ YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for con
 
 
 def _checked(body: Obj, spec_change: Obj) -> None:
-    """Validates the class with spec_change merged in, as the API server would; exit 2 if invalid."""
+    """Validates the class with spec_change merged in (None removes a field, as in a merge patch), as the
+    API server and then the operator would; exit 2 if invalid."""
     from vwclass.core import schema
+    from vwclass.core.spec import parse_class
 
     changed = copy.deepcopy(body)
     changed.pop("status", None)
     changed["metadata"] = {"name": body["metadata"]["name"]}
-    changed["spec"].update(spec_change)
+    for key, value in spec_change.items():
+        if value is None:
+            changed["spec"].pop(key, None)
+        else:
+            changed["spec"][key] = value
     try:
-        schema.validate(changed)
+        parse_class(changed)
     except schema.InvalidClass as invalid:
         raise CliError(f"invalid change to class {body['metadata']['name']!r}: {invalid}", Exit.BAD_INPUT) from None
 
 
-def _confirm(question: str, refusal: str) -> None:
+def confirm(question: str, refusal: str) -> None:
+    """Asks on stderr (default no); exits 1 with refusal unless the answer is yes."""
     try:
         confirmed = typer.confirm(question, default=False, err=True)
     except typer.Abort:  # no terminal to answer from (end of input)
@@ -41,9 +48,10 @@ def _confirm(question: str, refusal: str) -> None:
         abort(refusal, Exit.FAILED)
 
 
-def _apply(
+def apply_change(
     ctx: typer.Context, name: str, spec_change: Obj, wait: bool, timeout: str, done: str, yes: bool = True
-) -> None:
+) -> Obj:
+    """Checks and merge-patches spec_change into the class, says `class NAME <done>`; the class as it was."""
     limit = durations.parse(timeout, "--timeout")
     kube = session.connect(ctx)
     body = session.get_class(kube, name)
@@ -56,7 +64,7 @@ def _apply(
     _checked(body, spec_change)
     removed = int(body["spec"].get("students", 0)) - int(spec_change.get("students", body["spec"].get("students", 0)))
     if removed > 0 and not yes:
-        _confirm(
+        confirm(
             f"Scale class {name} down by {removed} student{'s' if removed != 1 else ''}, deleting "
             f"{'their namespaces' if removed != 1 else 'its namespace'} with all data?",
             f"class {name} not scaled (answer y, or pass --yes)",
@@ -69,6 +77,7 @@ def _apply(
     if wait:
         ready = waiting.wait_ready(kube, name, limit)
         print(f"class {name} is {ready['status'].get('phase', 'Ready')}")
+    return body
 
 
 def scale(
@@ -100,7 +109,7 @@ def scale(
         problems = [p for p in invalid.problems if p.field == "spec.students"]
         if problems:  # (a bad NAME only means there is no such class, which the cluster will say)
             raise CliError(f"--students {students}: {'; '.join(map(str, problems))}", Exit.BAD_INPUT) from None
-    _apply(ctx, name, {"students": students}, wait, timeout, f"scaled to {students} students", yes)
+    apply_change(ctx, name, {"students": students}, wait, timeout, f"scaled to {students} students", yes)
 
 
 def suspend(
@@ -113,7 +122,7 @@ def suspend(
 
     Every workload stops; namespaces, volumes and credentials stay.
     """
-    _apply(ctx, name, {"suspended": True}, wait, timeout, "suspended")
+    apply_change(ctx, name, {"suspended": True}, wait, timeout, "suspended")
 
 
 def resume(
@@ -123,7 +132,18 @@ def resume(
     timeout: waiting.TimeoutOption = "10m",
 ) -> None:
     """Start a suspended class again."""
-    _apply(ctx, name, {"suspended": False}, wait, timeout, "resumed")
+    body = apply_change(ctx, name, {"suspended": False}, wait, timeout, "resumed")
+    held = (body.get("status") or {}).get("suspendedBy")  # as it was: the clock holds it still
+    if held == "OutsideLectureHours":
+        next_lecture = body["status"].get("nextLecture", "its next lecture")
+        output.note(
+            f"class {name} stays suspended outside its lecture hours, until {next_lecture}: "
+            f"`vwclass schedule {name} --none` runs it now"
+        )
+    elif held == "Expired":
+        output.note(
+            f"class {name} has expired and stays suspended: `vwclass renew {name} --expires DATE` brings it back"
+        )
 
 
 def delete(
@@ -152,7 +172,7 @@ def delete(
     selector = names.class_selector(name)
     count = len(kube.list(NAMESPACE, selector))
     if not yes:
-        _confirm(
+        confirm(
             f"Delete class {name} and its {count} student namespace{'s' if count != 1 else ''}, with all their data?",
             f"class {name} not deleted (answer y, or pass --yes)",
         )

@@ -26,6 +26,13 @@ from vwclass.cli.classopts import (
 )
 from vwclass.cli.errors import NOT_INSTALLED, Exit, abort
 from vwclass.cli.output import DocumentFormat, DocumentOutputOption
+from vwclass.cli.scheduleopts import (
+    ExpiresOption,
+    ExpiryGraceOption,
+    LeadTimeOption,
+    ScheduleOption,
+    TimeZoneOption,
+)
 
 if TYPE_CHECKING:
     from vwclass.kube.api import Kube
@@ -69,6 +76,11 @@ def _class_from_options(
     suspended: bool,
     node_selector: list[str] | None,
     toleration: list[str] | None,
+    schedule: list[str] | None,
+    time_zone: str | None,
+    lead_time: str | None,
+    expires: str | None,
+    expiry_grace: str | None,
 ) -> Obj:
     """The class that `create` makes and `render` prints from the same options, checked by the CRD's schema."""
     options = ClassOptions(
@@ -84,6 +96,11 @@ def _class_from_options(
         suspended,
         node_selectors=node_selector or [],
         tolerations=toleration or [],
+        schedules=schedule or [],
+        time_zone=time_zone,
+        lead_time=lead_time,
+        expires=expires,
+        expiry_grace=expiry_grace,
     )
     return classopts.build_class(name, options)
 
@@ -127,6 +144,11 @@ def create(
     suspended: SuspendedOption = False,
     node_selector: NodeSelectorOption = None,
     toleration: TolerationOption = None,
+    schedule: ScheduleOption = None,
+    time_zone: TimeZoneOption = None,
+    lead_time: LeadTimeOption = None,
+    expires: ExpiresOption = None,
+    expiry_grace: ExpiryGraceOption = None,
     wait: waiting.WaitOption = False,
     timeout: waiting.TimeoutOption = "10m",
 ) -> None:
@@ -148,6 +170,11 @@ def create(
         suspended=suspended,
         node_selector=node_selector,
         toleration=toleration,
+        schedule=schedule,
+        time_zone=time_zone,
+        lead_time=lead_time,
+        expires=expires,
+        expiry_grace=expiry_grace,
     )
     limit = durations.parse(timeout, "--timeout")
     kube = session.connect(ctx)
@@ -186,6 +213,11 @@ def render(
     suspended: SuspendedOption = False,
     node_selector: NodeSelectorOption = None,
     toleration: TolerationOption = None,
+    schedule: ScheduleOption = None,
+    time_zone: TimeZoneOption = None,
+    lead_time: LeadTimeOption = None,
+    expires: ExpiresOption = None,
+    expiry_grace: ExpiryGraceOption = None,
     expanded: Annotated[
         bool,
         typer.Option(
@@ -213,6 +245,11 @@ def render(
         suspended=suspended,
         node_selector=node_selector,
         toleration=toleration,
+        schedule=schedule,
+        time_zone=time_zone,
+        lead_time=lead_time,
+        expires=expires,
+        expiry_grace=expiry_grace,
     )
     if expanded:
         from vwclass.core import render as core_render

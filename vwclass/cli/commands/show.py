@@ -38,8 +38,38 @@ def class_summary(body: Obj) -> Obj:
         "phase": status.get("phase", "Pending") if status else "Pending",
         "upToDate": bool(fresh),
         "suspended": bool(spec.get("suspended", False)),
+        # Why it is suspended (Teacher, OutsideLectureHours, Expired) and what the clock does next.
+        "suspendedBy": status.get("suspendedBy"),
+        "nextLecture": status.get("nextLecture"),
+        "expires": status.get("expires"),
+        "deletesAt": status.get("deletesAt"),
         "created": body["metadata"].get("creationTimestamp", ""),
     }
+
+
+# A teacher's own suspend needs no word beside "Suspended".
+_SUSPENDED_BY = {"OutsideLectureHours": "outside lecture hours", "Expired": "expired"}
+
+
+def phase_words(summary: Obj) -> str:
+    """The phase, with why the clock suspended a class and when it resumes.
+
+    'Suspended (outside lecture hours, resumes in 2d)'."""
+    words = str(summary["phase"])
+    why = _SUSPENDED_BY.get(summary.get("suspendedBy") or "")
+    if why:
+        resumes = f", resumes {output.until(summary['nextLecture'])}" if summary.get("nextLecture") else ""
+        words += f" ({why}{resumes})"
+    return words + ("" if summary["upToDate"] else " (updating)")
+
+
+def expiry_words(summary: Obj) -> str:
+    """When the class expires, or when an expired class is deleted: 'in 12d', 'deleted in 5d', '-'."""
+    if not summary.get("expires"):
+        return "-"
+    if summary.get("suspendedBy") == "Expired":
+        return f"deleted {output.until(summary['deletesAt'])}"
+    return output.until(summary["expires"])
 
 
 def list_classes(ctx: typer.Context, output_format: OutputOption = Format.table) -> None:
@@ -66,12 +96,13 @@ def list_classes(ctx: typer.Context, output_format: OutputOption = Format.table)
             (
                 s["name"],
                 f"{s['ready']}/{s['desired']}",
-                s["phase"] + ("" if s["upToDate"] else " (updating)"),
+                phase_words(s),
+                expiry_words(s),
                 output.age(s["created"]),
             )
             for s in summaries
         ]
-        return output.table(("NAME", "STUDENTS", "PHASE", "AGE"), rows)
+        return output.table(("NAME", "STUDENTS", "PHASE", "EXPIRES", "AGE"), rows)
 
     output.emit(summaries, output_format, as_table)
 
@@ -112,6 +143,7 @@ def status(
         "ready": summary["ready"],
         "desired": summary["desired"],
         "suspended": summary["suspended"],
+        **{key: summary[key] for key in ("suspendedBy", "nextLecture", "expires", "deletesAt")},
         "students": [row.as_dict() for row in rows],
     }
 
@@ -137,8 +169,14 @@ def status(
             for row in rows
         ]
         title = f"class {name}: {summary['phase']}, {summary['ready']}/{summary['desired']} students ready"
-        if summary["suspended"]:
-            title = f"class {name}: {summary['phase']} (suspended: every workload scaled to zero)"
+        if summary["suspendedBy"] or summary["suspended"]:
+            title = f"class {name}: {phase_words(summary)}: every workload scaled to zero"
+        if summary["expires"]:
+            title += (
+                f"; expired {summary['expires']}, deleted {summary['deletesAt']} unless renewed"
+                if summary["suspendedBy"] == "Expired"
+                else f"; expires {summary['expires']} ({output.until(summary['expires'])})"
+            )
         return output.table(columns, table_rows, title=title)
 
     output.emit(data, output_format, as_table)
