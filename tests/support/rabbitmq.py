@@ -143,7 +143,19 @@ def start_rabbitmq(
     timeout: float = START_TIMEOUT,
     queue_max_bytes: int = QUEUE_MAX_BYTES,
 ) -> RabbitMQ:
-    """Starts a private server under `workdir` (created if needed) and waits until it accepts logins."""
+    """Starts a private server under `workdir` (created if needed) and waits until it accepts logins.
+
+    A port taken by someone else between its choice and the server's bind is tried again on others."""
+    for attempt in range(3):
+        try:
+            return _start_once(credentials, workdir, timeout, queue_max_bytes)
+        except RabbitMQStartError as error:
+            if "eaddrinuse" not in str(error) or attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _start_once(credentials: NodeCredentials | None, workdir: Path, timeout: float, queue_max_bytes: int) -> RabbitMQ:
     if not SERVER.exists():
         raise RabbitMQStartError(f"{SERVER} not found: install Debian's rabbitmq-server package")
     credentials = credentials or random_credentials()
@@ -264,13 +276,23 @@ def rabbitmq_fixture(scope: Scope = "module", credentials: NodeCredentials | Non
     return pytest.fixture(_rabbitmq, scope=scope)
 
 
+# Below Linux's ephemeral range (32768-60999): a port the kernel hands out for bind(0) or for an outgoing
+# connection can be taken again between our choosing it and RabbitMQ binding it (seen in CI:
+# eaddrinuse on the prometheus port, with the API server's clients busy beside it).
+_PORTS = range(20000, 32000)
+
+
 def _free_ports(count: int) -> list[int]:
     # Hold every socket open until all are chosen so the same port is never handed out twice.
-    sockets = []
+    sockets: list[socket.socket] = []
     try:
-        for _ in range(count):
+        while len(sockets) < count:
             s = socket.socket()
-            s.bind(("127.0.0.1", 0))
+            try:
+                s.bind(("127.0.0.1", secrets.choice(_PORTS)))
+            except OSError:
+                s.close()
+                continue
             sockets.append(s)
         return [s.getsockname()[1] for s in sockets]
     finally:

@@ -60,6 +60,29 @@ CASES: list[tuple[str, list[str], str | None, str]] = [
     ("timeout", ["--students", "2", "--wait", "--timeout", "soon"], None, "--timeout"),
     ("node-selector", ["--students", "2", "--node-selector", "pool"], None, "--node-selector"),
     ("toleration-effect", ["--students", "2", "--toleration", "gpu:Sometimes"], None, "--toleration"),
+    ("schedule-day", ["--students", "2", "--schedule", "Caturday 09:00-11:00"], None, "--schedule"),
+    ("schedule-yaml", ["--students", "2", "--schedule", "Mon 09:00-11:00\nsuspended: true"], None, "--schedule"),
+    ("schedule-backwards", ["--students", "2", "--schedule", "Mon 11:00-09:00"], None, "spec.schedule.lectures"),
+    (
+        "time-zone-path",
+        ["--students", "2", "--schedule", "Mon 09:00-11:00", "--time-zone", "../../etc/passwd"],
+        None,
+        "spec.timeZone",
+    ),
+    (
+        "lead-time",
+        ["--students", "2", "--schedule", "Mon 09:00-11:00", "--lead-time", "-5m"],
+        None,
+        "spec.schedule.leadTime",
+    ),
+    ("expires-words", ["--students", "2", "--expires", "tomorrow; rm -rf /"], None, "spec.expires"),
+    ("expires-impossible", ["--students", "2", "--expires", "2027-02-30"], None, "spec.expires"),
+    (
+        "expiry-grace",
+        ["--students", "2", "--expires", "2027-01-31", "--expiry-grace", "forever"],
+        None,
+        "spec.expiryGracePeriod",
+    ),
 ]
 
 
