@@ -20,6 +20,7 @@ from tests.support.kube import as_student, eventually
 from vwclass.core import names
 from vwclass.kube.api import Kube
 from vwclass.kube.resources import CLASS, STUDENT_KINDS
+from vwclass.operator.changes import fingerprint
 
 pytestmark = pytest.mark.cluster
 A, B = "relabel-student-001", "relabel-student-002"
@@ -39,13 +40,15 @@ def two_classes(kube: Kube, kubeconfig: Path) -> Iterator[None]:
         delete_class(kube, OTHER)
 
 
-def snapshot(kube: Kube, namespace: str) -> dict[tuple[str, str], tuple[str, str, dict[str, str]]]:
-    """(kind, name) -> (uid, resourceVersion, labels) of everything the operator manages in a namespace."""
+def snapshot(kube: Kube, namespace: str) -> dict[tuple[str, str], tuple[str, str]]:
+    """(kind, name) -> (uid, content's fingerprint) of everything the operator manages in a namespace.
+
+    The fingerprint leaves status out: the controllers keep writing it (a quota's usage is recounted
+    whenever they like), and no resourceVersion would stay put through that."""
     found = {}
     for kind in STUDENT_KINDS:
         for obj in kube.list(kind, namespace=namespace):
-            meta = obj["metadata"]
-            found[(kind.kind, meta["name"])] = (meta["uid"], meta["resourceVersion"], meta.get("labels", {}))
+            found[(kind.kind, obj["metadata"]["name"])] = (obj["metadata"]["uid"], fingerprint(obj))
     return found
 
 
