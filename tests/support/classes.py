@@ -20,12 +20,14 @@ def admission_policies() -> list[dict[str, Any]]:
 
 
 def install(kube: Kube) -> None:
-    """What `vwclass install` puts in place that the operator relies on: the CRD, student role and policies.
+    """What `vwclass install` puts in place that the operator relies on: the CRD, the vwclass-system
+    namespace (where each class's image pre-pull runs), the student role and policies.
 
     The policies are in place for every test, so every class in the suite proves that they let the
     operator's own workloads through.
     """
     documents = [yaml.safe_load(crd_path().read_text())]
+    documents.append(yaml.safe_load((shipped_dir("manifests") / "base" / "namespace.yaml").read_text()))
     documents.append(yaml.safe_load((shipped_dir("manifests") / "base" / "student-clusterrole.yaml").read_text()))
     documents += admission_policies()
     for document in documents:

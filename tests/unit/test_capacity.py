@@ -213,7 +213,8 @@ def test_insufficient_capacity_is_not_ready_and_stalled_but_not_hopeless() -> No
 
 
 def test_assess_weighs_only_the_missing_pods_of_the_class_against_the_placement() -> None:
-    cls = make_class(students=3)  # placement comes from the raw spec: the schema may not have it yet
+    # Placement comes from the raw spec: the schema may not have it yet. Pre-pull pods are weighed below.
+    cls = make_class(students=3, imagePrePull=False)
     need = capacity.class_need(cls)
     first = cls.students[0]
     own = [pod("a", namespace=first.namespace, component=p.component) for p in need.pods_per_student]
@@ -254,3 +255,33 @@ def test_a_pod_that_must_share_its_students_node_goes_only_where_that_student_ru
     pair = [dataclasses.replace(runner, student="a"), dataclasses.replace(endpoint, student="a")]
     assert capacity.place(pair, [NodeRoom("x", 1, 10**6, 10**12), NodeRoom("y", 1, 10**6, 10**12)]) == 1
     assert capacity.place(pair, [NodeRoom("x", 2, 10**6, 10**12)]) == 2
+
+
+def test_the_pre_pull_pod_of_each_usable_node_is_weighed_on_that_node_until_it_runs_there() -> None:
+    cls = make_class(students=1)
+    per_student = len(capacity.class_need(cls).pods_per_student)
+    # Two usable nodes, one cordoned: a pre-pull pod each for the two, none for the cordoned one.
+    nodes = [node("a", pods=per_student + 1), node("b", pods=1), node("c", unschedulable=True)]
+    verdict = capacity.assess(cls, nodes, [])
+    assert verdict.fits
+    assert verdict.needed_pods == per_student + 2
+    # Where it runs already, it holds its room and is not weighed again.
+    running = pod("a", component=names.PREPULL_COMPONENT)
+    running["metadata"]["labels"][names.CLASS_LABEL] = cls.name
+    assert capacity.assess(cls, nodes, [running]).needed_pods == per_student + 1
+    # Pinned to its node: a full node's pre-pull pod cannot go to another with room.
+    full = [node("a", pods=per_student + 10), node("b", pods=0)]
+    verdict = capacity.assess(cls, full, [])
+    assert not verdict.fits
+    assert verdict.placeable_pods == per_student + 1
+    # Switched off: nothing but the students' pods.
+    assert capacity.assess(make_class(students=1, imagePrePull=False), nodes, []).needed_pods == per_student
+
+
+def test_a_new_class_is_sized_beside_its_pre_pull_pods() -> None:
+    cls = make_class(students=1)
+    rooms = [NodeRoom("n1", 11, 16000, 64 * GI)]
+    beside = capacity.room_beside_prepull(cls, rooms)
+    assert beside[0].pods == 10
+    assert beside[0].cpu_millis < 16000
+    assert capacity.room_beside_prepull(make_class(students=1, imagePrePull=False), rooms) == rooms

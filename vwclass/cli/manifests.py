@@ -9,8 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from vwclass.core import names
+
 Obj = dict[str, Any]
-OPERATOR_NAMESPACE = "vwclass-system"
+OPERATOR_NAMESPACE = names.OPERATOR_NAMESPACE
 OPERATOR_DEPLOYMENT = "vwclass-operator"
 
 

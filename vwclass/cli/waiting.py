@@ -106,7 +106,10 @@ def _wait_ready(kube: Kube, name: str, timeout: float) -> Obj:
             phase = status.get("phase", "Pending") if current(body) else "Pending"
             label = "students scaled to zero" if suspended else "students ready"
             completed = (desired or 0) if suspended and is_ready(body) else ready
-            progress.update(task, description=f"{name}: {phase}, {label}", total=desired, completed=completed)
+            description = f"{name}: {phase}, {label}"
+            images = output.prepull_words(status.get("imagePrePull"), settled=False)
+            description += f" ({images})" if images else ""
+            progress.update(task, description=description, total=desired, completed=completed)
             if is_ready(body):
                 return body
             reason = hopeless(body)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
-from vwclass.core import names, render
+from vwclass.core import names, prepull, render
 from vwclass.core.spec import ClassSpec
 
 Obj = dict[str, Any]
@@ -201,6 +201,43 @@ def missing_pods(cls: ClassSpec, need: ClassNeed, pods: Iterable[Obj]) -> list[P
     return missing
 
 
+def _prepull_need(cls: ClassSpec, node: str = "") -> PodNeed:
+    """What the class's pre-pull pod asks of a node (node: the one it must run on)."""
+    pod_spec = prepull.daemonset(cls)["spec"]["template"]["spec"]
+    cpu, memory = pod_requests(pod_spec)
+    return PodNeed(names.PREPULL_COMPONENT, cpu, memory, node=node, disk_bytes=pod_disk_request(pod_spec))
+
+
+def missing_prepull_pods(cls: ClassSpec, rooms: Iterable[NodeRoom], pods: Iterable[Obj]) -> list[PodNeed]:
+    """The class's pre-pull pods not yet on a node: one on each usable node that has none yet (the
+    DaemonSet puts one on every node the placement allows, each in a pod slot of its own)."""
+    if not cls.image_prepull:
+        return []
+    holding = {
+        (pod.get("spec") or {}).get("nodeName")
+        for pod in pods
+        if (pod["metadata"].get("labels") or {}).get(COMPONENT_LABEL) == names.PREPULL_COMPONENT
+    }
+    return [_prepull_need(cls, room.name) for room in rooms if room.name not in holding]
+
+
+def room_beside_prepull(cls: ClassSpec, rooms: Iterable[NodeRoom]) -> list[NodeRoom]:
+    """Each node's room once the class's pre-pull pod has taken its share (for sizing a new class)."""
+    if not cls.image_prepull:
+        return list(rooms)
+    need = _prepull_need(cls)
+    return [
+        replace(
+            room,
+            pods=max(0, room.pods - 1),
+            cpu_millis=max(0, room.cpu_millis - need.cpu_millis),
+            memory_bytes=max(0, room.memory_bytes - need.memory_bytes),
+            disk_bytes=max(0, room.disk_bytes - need.disk_bytes),
+        )
+        for room in rooms
+    ]
+
+
 def _taints_tolerated(taints: Iterable[Mapping[str, Any]], tolerations: Sequence[Mapping[str, Any]]) -> bool:
     for taint in taints:
         if taint.get("effect") not in ("NoSchedule", "NoExecute"):
@@ -274,7 +311,7 @@ def _units(pods: Sequence[PodNeed]) -> list[tuple[list[PodNeed], str]]:
     anchors: dict[tuple[str, str], list[PodNeed]] = {}
     for pod in pods:
         if not pod.together_with:
-            units.append(([pod], ""))
+            units.append(([pod], pod.node))  # pinned only when it must go to one node (a pre-pull pod)
             if pod.student:
                 anchors.setdefault((pod.student, pod.component), units[-1][0])
     for pod in pods:
@@ -382,8 +419,9 @@ def assess(
     """
     need = class_need(cls)
     own = [p for p in pods if (p["metadata"].get("labels") or {}).get(names.CLASS_LABEL) == cls.name]
-    missing = missing_pods(cls, need, own)
-    return check(missing, node_rooms(nodes, pods, node_selector, tolerations))
+    rooms = node_rooms(nodes, pods, node_selector, tolerations)
+    missing = missing_pods(cls, need, own) + missing_prepull_pods(cls, rooms, own)
+    return check(missing, rooms)
 
 
 def placement_of(spec: Mapping[str, Any]) -> tuple[dict[str, str] | None, list[Obj] | None]:

@@ -24,6 +24,13 @@ DISPLAY_NAME_ANNOTATION = f"{GROUP}/display-name"
 TOLERATION_KEYS_ANNOTATION = f"{GROUP}/placement-toleration-keys"
 CONFIG_HASH_ANNOTATION = f"{GROUP}/config-hash"
 
+# Where vwclass itself runs (`vwclass install`): the operator, and each class's image pre-pull DaemonSet.
+OPERATOR_NAMESPACE = "vwclass-system"
+# The component (app.kubernetes.io/name) of a class's image pre-pull DaemonSet and its pods.
+PREPULL_COMPONENT = "image-prepull"
+# On a pre-pull pod: a digest of the images it pulls, so progress counts only pods of the current ones.
+IMAGES_HASH_ANNOTATION = f"{GROUP}/images-hash"
+
 STUDENT_ROLE = "vwclass-student"
 # The ValidatingAdmissionPolicies of student namespaces (manifests/base/student-admission-policies.yaml),
 # each with a binding of the same name.
@@ -71,3 +78,8 @@ def namespace_name(prefix: str, student_id: str) -> str:
 def class_selector(class_name: str) -> str:
     """The label selector of every object a class owns."""
     return f"{MANAGED_BY}={MANAGED_BY_VALUE},{CLASS_LABEL}={class_name}"
+
+
+def prepull_name(class_name: str) -> str:
+    """The name of a class's image pre-pull DaemonSet (in OPERATOR_NAMESPACE)."""
+    return f"prepull-{class_name}"

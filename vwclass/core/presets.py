@@ -127,6 +127,8 @@ class ContainerResources:
 CONTAINER_DEFAULTS = ContainerResources("50m", "64Mi", "500m", "512Mi", "64Mi", "1Gi")
 # The init container that registers a pod's app meta: a redis-cli call.
 REGISTER_APP_META = ContainerResources("10m", "16Mi", "100m", "32Mi", "8Mi", "32Mi")
+# Each container of a class's image pre-pull pod: /bin/true once per image, then sleep.
+PREPULL_CONTAINER = ContainerResources("1m", "8Mi", "100m", "32Mi", "1Mi", "16Mi")
 # The node's own containers but the runner (whose share is the preset's). Requests are what an idle node
 # uses (bench/realnode_capacity_bench.py); disk is mostly their logs, which the kubelet rotates, and the
 # emptyDirs they write (app-meta's Redis file, the data endpoint's /tmp), each capped below its limit.

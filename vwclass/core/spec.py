@@ -68,6 +68,7 @@ class ClassSpec:
     placement: Placement = Placement()
     schedule: lifecycle.Schedule | None = None
     expiry: lifecycle.Expiry | None = None
+    image_prepull: bool = True
 
     def student(self, student_id: str) -> Student | None:
         return next((s for s in self.students if s.id == student_id), None)
@@ -136,6 +137,7 @@ def parse_class(obj: Mapping[str, Any]) -> ClassSpec:
         ),
         suspended=spec["suspended"],
         pod_security=spec["podSecurity"],
+        image_prepull=spec["imagePrePull"],
         placement=Placement(
             node_selector_items=tuple(spec.get("placement", {}).get("nodeSelector", {}).items()),
             toleration_items=tuple(tuple(t.items()) for t in spec.get("placement", {}).get("tolerations", [])),

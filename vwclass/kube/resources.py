@@ -47,6 +47,7 @@ _ALL = (
     Resource("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", "clusterrolebindings", False),
     Resource("apiextensions.k8s.io/v1", "CustomResourceDefinition", "customresourcedefinitions", False),
     Resource("apps/v1", "ReplicaSet", "replicasets", True),
+    Resource("apps/v1", "DaemonSet", "daemonsets", True),
     Resource("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy", "validatingadmissionpolicies", False),
     Resource(
         "admissionregistration.k8s.io/v1",
@@ -78,6 +79,8 @@ STUDENT_KINDS = tuple(
     )
 )
 NAMESPACE = BY_KIND[("v1", "Namespace")]
+# A class's own objects outside its students' namespaces (in names.OPERATOR_NAMESPACE): its image pre-pull.
+DAEMONSET = BY_KIND[("apps/v1", "DaemonSet")]
 POD = BY_KIND[("v1", "Pod")]
 CONFIGMAP = BY_KIND[("v1", "ConfigMap")]
 DEPLOYMENT = BY_KIND[("apps/v1", "Deployment")]

@@ -20,7 +20,7 @@ import kopf
 from vwclass.core import names
 from vwclass.kube.api import Kube
 from vwclass.kube.connect import connect
-from vwclass.kube.resources import CLASS, NAMESPACE, POD, STUDENT_KINDS
+from vwclass.kube.resources import CLASS, DAEMONSET, NAMESPACE, POD, STUDENT_KINDS
 from vwclass.operator.changes import Remembered
 from vwclass.operator.controller import Controller
 from vwclass.operator.metrics import OperatorMetrics
@@ -32,7 +32,7 @@ CHILD_DEBOUNCE = 1.0
 # Threads that bring one class's students up in parallel, shared by every class.
 STUDENT_WORKERS = 16
 # The kinds whose events lead to their class's reconcile, and the objects of them that are ours.
-CHILD_KINDS = (NAMESPACE, POD, *STUDENT_KINDS)
+CHILD_KINDS = (NAMESPACE, POD, *STUDENT_KINDS, DAEMONSET)
 CHILD_SELECTOR = f"{names.MANAGED_BY}={names.MANAGED_BY_VALUE},{names.CLASS_LABEL}"
 
 

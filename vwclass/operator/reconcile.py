@@ -21,14 +21,15 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
-from vwclass.core import admission, drift, lifecycle, names, rabbitmq, render, status
+from vwclass.core import admission, lifecycle, names, rabbitmq, render, status
 from vwclass.core.schema import InvalidClass
 from vwclass.core.spec import ClassSpec, Student, parse_class
 from vwclass.kube.api import ApiError, Kube
-from vwclass.kube.resources import CLASS, NAMESPACE, POD, STUDENT_KINDS, Resource, resource_of
-from vwclass.operator import stopping, timekeeping
+from vwclass.kube.resources import CLASS, DAEMONSET, NAMESPACE, POD, STUDENT_KINDS, Resource, resource_of
+from vwclass.operator import prepulling, stopping, timekeeping
 from vwclass.operator.capacity_check import capacity_shortfall, needs_capacity_check
 from vwclass.operator.changes import Comparison, Key, Remembered, fingerprint, key_of
+from vwclass.operator.converging import converge
 from vwclass.operator.publish import admission_policies_condition, publish_status
 from vwclass.operator.watched import Watched, slim
 
@@ -117,6 +118,7 @@ def observe(kube: Kube, class_name: str, pool: Executor) -> Observed:
     namespaces_future = pool.submit(_list_slim, kube, NAMESPACE, selector)
     pods_future = pool.submit(_list_slim, kube, POD, selector)
     futures = [pool.submit(_list_slim, kube, kind, selector) for kind in STUDENT_KINDS]
+    futures.append(pool.submit(prepulling.list_daemonsets, kube, selector, LIST_PAGE))
     objects = {key_of(o): o for future in futures for o in future.result()}
     pods: dict[str, list[Obj]] = defaultdict(list)
     for pod in pods_future.result():
@@ -148,23 +150,6 @@ def _credentials(kube: Kube, cls: ClassSpec, student: Student, observed: Observe
     if current is None:
         raise ApiError(409, "Conflict", f"credentials of {student.namespace} appeared and vanished; retrying")
     return _decode(current), current, 0
-
-
-def _converge(kube: Kube, desired: Obj, actual: Obj | None) -> tuple[Obj, int]:
-    """Applies desired if actual differs; replaces it when an apply cannot remove what others added."""
-    if not drift.differs(desired, actual):
-        assert actual is not None
-        return actual, 0
-    applied = kube.apply(desired)
-    if not drift.differs(desired, applied):
-        return applied, 1
-    log.info(
-        "replacing %s/%s %s: fields added by another manager",
-        desired["metadata"].get("namespace"),
-        desired["metadata"]["name"],
-        desired["kind"],
-    )
-    return kube.replace(desired, applied["metadata"]["resourceVersion"]), 2
 
 
 def ensure_student(kube: Kube, cls: ClassSpec, student: Student, observed: Observed) -> StudentResult:
@@ -203,7 +188,7 @@ def ensure_student(kube: Kube, cls: ClassSpec, student: Student, observed: Obser
             # an older version keeps its size, and its data.
             current[key] = actual
             continue
-        current[key], wrote = _converge(kube, obj, actual)
+        current[key], wrote = converge(kube, obj, actual)
         writes += wrote
     # What we made once but no longer want (a component switched off, the workloads of the layout
     # before the node was one pod) goes, once the node that replaces it is applied. The credentials
@@ -357,15 +342,17 @@ def _compare_all(
         raise
     if memory is not None:
         listed = [pod for pods in observed.pods.values() for pod in pods]
-        listed += [obj for key, obj in observed.objects.items() if key[2] == "StatefulSet"]
+        listed += [obj for key, obj in observed.objects.items() if key[2] in ("StatefulSet", DAEMONSET.kind)]
         memory.watched.replace(cls.name, listed, since)
     shortfall = capacity_shortfall(kube, body, cls) if needs_capacity_check(body, cls, observed.pods) else ""
     results = list(pool.map(lambda s: ensure_student_safely(kube, cls, s, observed), cls.students))
-    writes = sum(r.writes for r in results) + _remove_students(kube, cls, observed)
+    images = prepulling.ensure(kube, cls, observed.objects)
+    writes = sum(r.writes for r in results) + _remove_students(kube, cls, observed) + images.writes
     writes += stopping.stop_or_restore(kube, body, cls)
     admission_condition = admission_policies_condition(kube, generation)
-    outcome = _conclude(kube, body, cls, plan, results, shortfall, admission_condition, writes)
-    fingerprints = [r.fingerprints for r in results]
+    prepull_block = prepulling.status_block(cls, images.daemonset, observed.pods, images.problem)
+    outcome = _conclude(kube, body, cls, plan, results, shortfall, admission_condition, writes, prepull_block)
+    fingerprints = [r.fingerprints for r in results] + [images.fingerprints]
     if memory is not None:
         settled = not any(r.conflict or r.error for r in results) and None not in fingerprints
         seen = {key: value for each in fingerprints if each is not None for key, value in each.items()}
@@ -387,7 +374,8 @@ def _state_pass(kube: Kube, body: Obj, cls: ClassSpec, plan: lifecycle.Plan, wat
     admission_condition = status.condition(body.get("status"), admission.CONDITION)
     if admission_condition.get("observedGeneration") != generation:
         admission_condition = admission_policies_condition(kube, generation)
-    outcome = _conclude(kube, body, cls, plan, results, shortfall, admission_condition, writes=0)
+    prepull_block = prepulling.watched_status_block(cls, body, pods, nodes)
+    outcome = _conclude(kube, body, cls, plan, results, shortfall, admission_condition, 0, prepull_block)
     outcome.compared = False
     return outcome
 
@@ -401,6 +389,7 @@ def _conclude(
     shortfall: str,
     admission_condition: Obj,
     writes: int,
+    prepull_block: Obj | None,
 ) -> Outcome:
     """The class's status from its students' results, published; and when to look again."""
     generation = int(body["metadata"].get("generation", 0))
@@ -421,6 +410,8 @@ def _conclude(
     new = status.class_status(generation, [r.state for r in results], cls.suspended, stalled_reason, stalled_message)
     new = status.with_lifecycle(new, plan, cls.expiry, generation)
     new["conditions"].append(admission_condition)
+    if prepull_block is not None:
+        new["imagePrePull"] = prepull_block
     try:
         writes += publish_status(kube, body, new)
     except ApiError as error:

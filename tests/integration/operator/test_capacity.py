@@ -14,7 +14,7 @@ from tests.support.embedded_operator import EmbeddedOperator
 from tests.support.kube import eventually
 from tests.support.nodes import only_node
 from vwclass.core import capacity, presets
-from vwclass.core.spec import parse_class
+from vwclass.core.spec import ClassSpec, parse_class
 from vwclass.kube.api import Kube
 from vwclass.kube.resources import CLASS, NAMESPACE, NODE, POD
 from vwclass.operator.capacity_check import capacity_shortfall
@@ -33,9 +33,12 @@ def rooms(kube: Kube) -> list[capacity.NodeRoom]:
     return capacity.node_rooms(kube.list(NODE), kube.list(POD, field_selector=capacity.HOLDING_ROOM))
 
 
+def sizing(students: int = 1) -> ClassSpec:
+    return parse_class(class_body("sizing", students=students))
+
+
 def per_student(students: int = 1) -> tuple[capacity.PodNeed, ...]:
-    cls = parse_class(class_body("sizing", students=students))
-    return capacity.class_need(cls).pods_per_student
+    return capacity.class_need(sizing(students)).pods_per_student
 
 
 def filler(node: str, replicas: int) -> list[dict[str, Any]]:
@@ -70,14 +73,15 @@ def test_a_class_too_big_for_the_node_says_so_then_with_room_is_the_largest_that
 ) -> None:
     (empty,) = rooms(kube)
     assert empty == capacity.NodeRoom(classroom_node, 110, 48000, 187 * 2**30, 2**40)
-    largest = capacity.largest_class(per_student(), [empty])
+    # The class's image pre-pull pod takes a slot of the node beside its students.
+    largest = capacity.largest_class(per_student(), capacity.room_beside_prepull(sizing(), [empty]))
     assert largest >= 2
     pods = len(per_student())
     # Someone else holds one student's worth of slots on the node; room appears when they leave.
     for obj in filler(classroom_node, pods):
         kube.apply(obj)
     eventually(lambda: rooms(kube)[0].pods == 110 - pods, timeout=60, what="the filler's pods placed")
-    students = capacity.largest_class(per_student(), rooms(kube)) + 1
+    students = capacity.largest_class(per_student(), capacity.room_beside_prepull(sizing(), rooms(kube))) + 1
     assert students == largest, "pod slots are what runs short"
     kube.apply(class_body("overfull", students=students))
     try:
@@ -91,7 +95,7 @@ def test_a_class_too_big_for_the_node_says_so_then_with_room_is_the_largest_that
         assert re.match(r"needs \S+ (pods|CPUs|of memory)", ready["message"]), ready
         assert condition(kube, "overfull", "Stalled")["reason"] == "InsufficientCapacity"
         # Once the node is full, what is left is exactly what does not fit: stated, not flapping.
-        missing = students * pods - (110 - pods)
+        missing = students * pods + 1 - (110 - pods)  # its students' pods and its pre-pull pod
         eventually(
             lambda: (short() or {}).get("message") == f"needs {missing} pods; the nodes can take 0 more",
             timeout=240,
@@ -107,7 +111,7 @@ def test_a_class_too_big_for_the_node_says_so_then_with_room_is_the_largest_that
         assert condition(kube, "overfull", "Stalled")["status"] == "False"
         # The node is now full of this class's own pods: they count as used, nothing is missing, no flap.
         (room,) = rooms(kube)
-        assert room.pods == 110 - largest * pods
+        assert room.pods == 110 - largest * pods - 1
         assert capacity_shortfall(kube, body, parse_class(body)) == ""
         # One student more would not fit, and the check says so.
         assert not capacity.check(list(per_student()), [room]).fits
@@ -163,6 +167,6 @@ def test_thirty_students_fit_one_node_with_room_for_two_plugin_pods_each(
             return len(placed) == 60
 
         eventually(plugins_placed, timeout=120, what="60 plugin pods placed on the one node")
-        assert rooms(kube)[0].pods == 110 - 30 * len(need) - 60
+        assert rooms(kube)[0].pods == 110 - 30 * len(need) - 60 - 1  # and the class's pre-pull pod
     finally:
         delete_class(kube, "thirty", timeout=300)

@@ -43,6 +43,7 @@ def class_summary(body: Obj) -> Obj:
         "nextLecture": status.get("nextLecture"),
         "expires": status.get("expires"),
         "deletesAt": status.get("deletesAt"),
+        "imagePrePull": status.get("imagePrePull"),
         "created": body["metadata"].get("creationTimestamp", ""),
     }
 
@@ -143,7 +144,7 @@ def status(
         "ready": summary["ready"],
         "desired": summary["desired"],
         "suspended": summary["suspended"],
-        **{key: summary[key] for key in ("suspendedBy", "nextLecture", "expires", "deletesAt")},
+        **{key: summary[key] for key in ("suspendedBy", "nextLecture", "expires", "deletesAt", "imagePrePull")},
         "students": [row.as_dict() for row in rows],
     }
 
@@ -177,6 +178,7 @@ def status(
                 if summary["suspendedBy"] == "Expired"
                 else f"; expires {summary['expires']} ({output.until(summary['expires'])})"
             )
-        return output.table(columns, table_rows, title=title)
+        images = output.prepull_words(summary["imagePrePull"])
+        return output.table(columns, table_rows, title=f"{title}; {images}" if images else title)
 
     output.emit(data, output_format, as_table)
