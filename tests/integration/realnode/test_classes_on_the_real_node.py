@@ -15,9 +15,12 @@ from typing import Any
 import pytest
 
 from tests.support.classes import class_body, class_namespaces, delete_class, wait_ready
-from tests.support.kube import unique
+from tests.support.kube import eventually, unique
 from tests.support.realnode import ON_THE_REAL_NODE
+from vwclass.core import names, prepull
+from vwclass.core.spec import parse_class
 from vwclass.kube.api import Kube
+from vwclass.kube.resources import CLASS
 from vwclass.testenv import realnode
 from vwclass.testenv.cluster import Cluster
 
@@ -29,6 +32,31 @@ def _pods(cluster: Cluster, namespaces: set[str]) -> list[dict[str, Any]]:
     for namespace in sorted(namespaces):
         pods += json.loads(cluster.kubectl("get", "pods", "-n", namespace, "-o", "json"))["items"]
     return pods
+
+
+def assert_images_pre_pulled(cluster: Cluster, teacher: Kube, name: str) -> None:
+    """The class's pre-pull pod ran each of its images on the real node (one /bin/true each, exit 0),
+    holds them with its idle container, and the class's status counts the node."""
+    body = eventually(
+        lambda: (teacher.get(CLASS, name) or {}) if _pulled(teacher, name) else None,
+        timeout=120,
+        what=f"class {name}'s images pulled on the real node",
+    )
+    assert body["status"]["imagePrePull"]["summary"] == "1/1", body["status"]["imagePrePull"]
+    selector = f"{names.CLASS_LABEL}={name},app.kubernetes.io/name={names.PREPULL_COMPONENT}"
+    listed = cluster.kubectl("get", "pods", "-n", names.OPERATOR_NAMESPACE, "-l", selector, "-o", "json")
+    [pod] = json.loads(listed)["items"]
+    assert pod["spec"]["nodeName"] == realnode.NODE_NAME
+    assert [c["image"] for c in pod["spec"]["initContainers"]] == list(prepull.images(parse_class(body)))
+    ran = {c["name"]: c["state"].get("terminated", {}) for c in pod["status"]["initContainerStatuses"]}
+    assert len(ran) == len(pod["spec"]["initContainers"]), ran
+    assert all(finished.get("exitCode") == 0 for finished in ran.values()), ran
+    assert "running" in pod["status"]["containerStatuses"][0]["state"]
+
+
+def _pulled(teacher: Kube, name: str) -> bool:
+    block = ((teacher.get(CLASS, name) or {}).get("status") or {}).get("imagePrePull") or {}
+    return bool(block.get("nodes") and block.get("pulled") == block.get("nodes"))
 
 
 @pytest.mark.parametrize(
@@ -64,5 +92,6 @@ def test_a_class_of_two_on_the_real_node_is_ready_because_its_containers_run(
                 # Started by containerd and passing its readiness probe, not merely scheduled.
                 assert "running" in container["state"], (where, container["name"], container["state"])
                 assert container["ready"], (where, container["name"])
+        assert_images_pre_pulled(cluster, teacher, name)
     finally:
         delete_class(teacher, name, timeout=300)
