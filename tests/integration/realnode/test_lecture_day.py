@@ -1,6 +1,7 @@
 """Lecture day on the real node, on the shared operator's virtual clock: the class's schedule suspends
 a student's node after the lecture and brings it back before the next, its expiry suspends it, and a
-renewal brings it back; through each, every stored record, the uploaded file and the credentials stay."""
+renewal brings it back; through each, every stored record, the uploaded file and the credentials stay.
+And one student's node mended alone: `vwclass reset --keep-data` keeps their records, nobody else's node."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests.support.classes import class_body, wait_ready
+from tests.support.cli import Cli
 from tests.support.clock import VirtualClock, poke
 from tests.support.kube import eventually, unique
 from tests.support.realnode import ON_THE_REAL_NODE, Student, class_on_the_real_node, query_in_runner, stored
@@ -109,3 +111,47 @@ def test_schedule_and_expiry_suspend_the_node_and_lose_no_record_nor_credential(
             a.runner_pod()
             unchanged()
             print(f"{why}: node back, every record and credential kept, {time.monotonic() - started:.1f}s after")
+
+
+def test_reset_with_keep_data_gives_one_student_a_fresh_node_with_their_records_and_leaves_the_other(
+    cluster: Cluster, teacher: Kube, tmp_path: Path
+) -> None:
+    name = unique("mend")
+    with class_on_the_real_node(teacher, cluster, name, tmp_path / "handout", 2) as course:
+        a, b = course.students
+        a.python_in_runner(
+            "from waggle.plugin import Plugin\nwith Plugin() as plugin:\n    plugin.publish('mend.before', 1)\n"
+        )
+        stored(a, "mend.before")
+        a_pod, b_pod = a.node_pods()[0]["metadata"]["uid"], b.node_pods()[0]["metadata"]["uid"]
+        secrets = {s.namespace: teacher.get(SECRET, names.CREDENTIALS_SECRET, s.namespace) for s in (a, b)}
+
+        started = time.monotonic()
+        result = Cli(cluster.kubeconfig)("reset", name, "--student", a.id, "--keep-data", "--yes", "--wait")
+        assert result.exit_code == 0, result.output
+        print(f"\nreset {a.id} --keep-data: a new node ready {time.monotonic() - started:.1f}s after")
+        wait_ready(teacher, name, students=2, timeout=300)
+
+        # A fresh node with new broker passwords, and every record of before.
+        live = [p["metadata"]["uid"] for p in a.node_pods() if not p["metadata"].get("deletionTimestamp")]
+        assert live
+        assert a_pod not in live
+        renewed = teacher.get(SECRET, names.CREDENTIALS_SECRET, a.namespace)
+        assert renewed is not None
+        assert renewed["data"] != (secrets[a.namespace] or {})["data"]
+        eventually(
+            lambda: query_in_runner(a, {"name": "mend.before"}, start="-24h") or None,
+            timeout=180,
+            interval=3,
+            what="A's record of before the reset served by the new node",
+        )
+        # The new node takes messages with its new passwords (its runner has them), as before.
+        a.python_in_runner(
+            "from waggle.plugin import Plugin\nwith Plugin() as plugin:\n    plugin.publish('mend.after', 2)\n"
+        )
+        stored(a, "mend.after")
+        # The classmate's node and credentials were not touched.
+        assert b.node_pods()[0]["metadata"]["uid"] == b_pod
+        untouched = teacher.get(SECRET, names.CREDENTIALS_SECRET, b.namespace)
+        assert untouched is not None
+        assert untouched["data"] == (secrets[b.namespace] or {})["data"]
