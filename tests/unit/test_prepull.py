@@ -98,3 +98,15 @@ def test_an_image_that_cannot_be_pulled_is_named_with_how_many_nodes() -> None:
 def test_pre_pull_is_on_unless_switched_off() -> None:
     assert make_class().image_prepull
     assert not make_class(imagePrePull=False).image_prepull
+
+
+def test_the_cli_speaks_of_the_pre_pull_only_while_it_has_something_to_say() -> None:
+    from vwclass.cli.output import prepull_words
+
+    assert prepull_words({"nodes": 3, "pulled": 1}) == "pulling images: 1/3 nodes"
+    assert prepull_words({"nodes": 0, "pulled": 0}) == "pulling images: 0/0 nodes"
+    assert prepull_words({"nodes": 3, "pulled": 3}) == ""
+    assert prepull_words(None) == ""
+    assert prepull_words({"nodes": 3, "pulled": 1, "message": "x: ErrImagePull on 2 nodes"}) == (
+        "images: x: ErrImagePull on 2 nodes"
+    )

@@ -154,14 +154,12 @@ def _short(seconds: int) -> str:
     return f"{seconds}s"
 
 
-def prepull_words(block: dict[str, Any] | None, settled: bool = True) -> str:
-    """status.imagePrePull as a teacher reads it: 'images on 3/3 nodes', 'pulling images: 1/3 nodes',
-    or why a pull fails. With settled False, nothing once every node holds every image."""
+def prepull_words(block: dict[str, Any] | None) -> str:
+    """status.imagePrePull as a teacher reads it, while it has something to say: 'pulling images: 1/3
+    nodes', or why a pull fails; nothing once every node holds every image (or with no pre-pull)."""
     if not block:
         return ""
     if block.get("message"):
         return f"images: {block['message']}"
     nodes, pulled = int(block.get("nodes", 0)), int(block.get("pulled", 0))
-    if nodes and pulled >= nodes:
-        return f"images on {pulled}/{nodes} nodes" if settled else ""
-    return f"pulling images: {pulled}/{nodes} nodes"
+    return "" if nodes and pulled >= nodes else f"pulling images: {pulled}/{nodes} nodes"

@@ -107,7 +107,7 @@ def _wait_ready(kube: Kube, name: str, timeout: float) -> Obj:
             label = "students scaled to zero" if suspended else "students ready"
             completed = (desired or 0) if suspended and is_ready(body) else ready
             description = f"{name}: {phase}, {label}"
-            images = output.prepull_words(status.get("imagePrePull"), settled=False)
+            images = output.prepull_words(status.get("imagePrePull"))
             description += f" ({images})" if images else ""
             progress.update(task, description=description, total=desired, completed=completed)
             if is_ready(body):

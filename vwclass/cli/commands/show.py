@@ -43,7 +43,6 @@ def class_summary(body: Obj) -> Obj:
         "nextLecture": status.get("nextLecture"),
         "expires": status.get("expires"),
         "deletesAt": status.get("deletesAt"),
-        "imagePrePull": status.get("imagePrePull"),
         "created": body["metadata"].get("creationTimestamp", ""),
     }
 
@@ -144,7 +143,8 @@ def status(
         "ready": summary["ready"],
         "desired": summary["desired"],
         "suspended": summary["suspended"],
-        **{key: summary[key] for key in ("suspendedBy", "nextLecture", "expires", "deletesAt", "imagePrePull")},
+        **{key: summary[key] for key in ("suspendedBy", "nextLecture", "expires", "deletesAt")},
+        "imagePrePull": body.get("status", {}).get("imagePrePull"),
         "students": [row.as_dict() for row in rows],
     }
 
@@ -178,7 +178,7 @@ def status(
                 if summary["suspendedBy"] == "Expired"
                 else f"; expires {summary['expires']} ({output.until(summary['expires'])})"
             )
-        images = output.prepull_words(summary["imagePrePull"])
+        images = output.prepull_words(data["imagePrePull"])
         return output.table(columns, table_rows, title=f"{title}; {images}" if images else title)
 
     output.emit(data, output_format, as_table)
