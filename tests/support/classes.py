@@ -79,6 +79,17 @@ def wait_ready(kube: Kube, name: str, students: int, timeout: float = 90.0) -> d
     return result
 
 
+def wait_images_pulled(kube: Kube, name: str, timeout: float = 90.0) -> None:
+    """Until the class's pre-pull holds every image on every node it counts: after this, its status
+    moves only when something happens to it (for tests that compare a status or count writes)."""
+
+    def pulled() -> bool:
+        block = ((kube.get(CLASS, name) or {}).get("status") or {}).get("imagePrePull") or {}
+        return bool(block.get("nodes")) and block.get("pulled") == block.get("nodes")
+
+    eventually(pulled, timeout=timeout, what=f"class {name}'s images pulled on every node")
+
+
 def delete_class(kube: Kube, name: str, timeout: float = 120.0, wait: bool = True) -> None:
     """Deletes the class and (unless told not to) waits until its namespaces are gone, not merely
     terminating. On a real node that wait is about 30 s whatever the class: the namespace controller

@@ -266,8 +266,11 @@ def test_the_pre_pull_pod_of_each_usable_node_is_weighed_on_that_node_until_it_r
     assert verdict.fits
     assert verdict.needed_pods == per_student + 2
     # Where it runs already, it holds its room and is not weighed again.
-    running = pod("a", component=names.PREPULL_COMPONENT)
+    running = pod("a", namespace=names.OPERATOR_NAMESPACE, component=names.PREPULL_COMPONENT)
     running["metadata"]["labels"][names.CLASS_LABEL] = cls.name
+    posing = pod("b", component=names.PREPULL_COMPONENT)  # in a student's namespace: not the class's
+    posing["metadata"]["labels"][names.CLASS_LABEL] = cls.name
+    assert capacity.assess(cls, nodes, [posing]).needed_pods == per_student + 2
     assert capacity.assess(cls, nodes, [running]).needed_pods == per_student + 1
     # Pinned to its node: a full node's pre-pull pod cannot go to another with room.
     full = [node("a", pods=per_student + 10), node("b", pods=0)]

@@ -216,7 +216,8 @@ def missing_prepull_pods(cls: ClassSpec, rooms: Iterable[NodeRoom], pods: Iterab
     holding = {
         (pod.get("spec") or {}).get("nodeName")
         for pod in pods
-        if (pod["metadata"].get("labels") or {}).get(COMPONENT_LABEL) == names.PREPULL_COMPONENT
+        if pod["metadata"].get("namespace") == names.OPERATOR_NAMESPACE  # where no student may make pods
+        and (pod["metadata"].get("labels") or {}).get(COMPONENT_LABEL) == names.PREPULL_COMPONENT
     }
     return [_prepull_need(cls, room.name) for room in rooms if room.name not in holding]
 

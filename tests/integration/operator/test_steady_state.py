@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.classes import class_body, condition, delete_class, wait_ready
+from tests.support.classes import class_body, condition, delete_class, wait_images_pulled, wait_ready
 from tests.support.embedded_operator import EmbeddedOperator
 from tests.support.kube import eventually
 from vwclass.core import names
@@ -26,6 +26,7 @@ def test_resyncs_of_a_ready_class_send_no_write(kube: Kube, kubeconfig: Path) ->
     with EmbeddedOperator(str(kubeconfig), resync_seconds=3.0) as operator:
         kube.apply(class_body("quiet", students=3))
         wait_ready(kube, "quiet", 3)
+        wait_images_pulled(kube, "quiet")
         time.sleep(6)  # let the last child events settle
         before = sum(operator.kube.writes.values())
         reconciles = sum(operator.memo.controller.reconciles.values())

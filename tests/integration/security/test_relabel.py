@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.classes import class_body, delete_class, wait_ready
+from tests.support.classes import class_body, delete_class, wait_images_pulled, wait_ready
 from tests.support.embedded_operator import EmbeddedOperator
 from tests.support.kube import as_student, eventually
 from vwclass.core import names
@@ -35,6 +35,7 @@ def two_classes(kube: Kube, kubeconfig: Path) -> Iterator[None]:
         kube.apply(class_body(OTHER, students=1))
         wait_ready(kube, "relabel", 2)
         wait_ready(kube, OTHER, 1)
+        wait_images_pulled(kube, OTHER)  # the other class's status then stays as it is, unless disturbed
         yield
         delete_class(kube, "relabel")
         delete_class(kube, OTHER)
