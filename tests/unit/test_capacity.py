@@ -219,7 +219,7 @@ def test_assess_weighs_only_the_missing_pods_of_the_class_against_the_placement(
     first = cls.students[0]
     own = [pod("a", namespace=first.namespace, component=p.component) for p in need.pods_per_student]
     for p in own:
-        p["metadata"]["labels"][names.CLASS_LABEL] = cls.name
+        p["metadata"]["labels"] |= {names.CLASS_LABEL: cls.name, names.MANAGED_BY: names.MANAGED_BY_VALUE}
     nodes = [node("a", pods=len(own) + 2 * len(need.pods_per_student), labels={"pool": "class"}), node("b")]
     verdict = capacity.assess(
         cls, nodes, own, *capacity.placement_of({"placement": {"nodeSelector": {"pool": "class"}}})
@@ -267,9 +267,9 @@ def test_the_pre_pull_pod_of_each_usable_node_is_weighed_on_that_node_until_it_r
     assert verdict.needed_pods == per_student + 2
     # Where it runs already, it holds its room and is not weighed again.
     running = pod("a", namespace=names.OPERATOR_NAMESPACE, component=names.PREPULL_COMPONENT)
-    running["metadata"]["labels"][names.CLASS_LABEL] = cls.name
+    running["metadata"]["labels"] |= {names.CLASS_LABEL: cls.name, names.MANAGED_BY: names.MANAGED_BY_VALUE}
     posing = pod("b", component=names.PREPULL_COMPONENT)  # in a student's namespace: not the class's
-    posing["metadata"]["labels"][names.CLASS_LABEL] = cls.name
+    posing["metadata"]["labels"] |= {names.CLASS_LABEL: cls.name, names.MANAGED_BY: names.MANAGED_BY_VALUE}
     assert capacity.assess(cls, nodes, [posing]).needed_pods == per_student + 2
     assert capacity.assess(cls, nodes, [running]).needed_pods == per_student + 1
     # Pinned to its node: a full node's pre-pull pod cannot go to another with room.

@@ -46,7 +46,9 @@ def test_child_watches_are_filtered_by_label_on_the_server_and_the_class_watch_i
         return list(settings.watching.label_selectors.collect(resource))
 
     wanted = f"{names.MANAGED_BY}={names.MANAGED_BY_VALUE},{names.CLASS_LABEL}"
-    assert selectors("", "v1", "pods") == [wanted]
+    # Pods of any manager, the students' plugin pods too: their activity (spec.idleTimeout).
+    assert selectors("", "v1", "pods") == [names.CLASS_LABEL]
+    assert selectors("apps", "v1", "daemonsets") == [wanted]
     assert selectors("", "v1", "namespaces") == [wanted]
     assert selectors("apps", "v1", "deployments") == [wanted]
     assert selectors(names.GROUP, names.VERSION, names.PLURAL) == []  # every class is ours

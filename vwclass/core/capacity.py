@@ -43,6 +43,7 @@ UNLIMITED = 2**62
 FINISHED_PHASES = frozenset({"Succeeded", "Failed"})
 # The same, as a field selector: the API server leaves the finished pods out of a cluster-wide LIST.
 HOLDING_ROOM = "status.phase!=Succeeded,status.phase!=Failed"
+MINE = names.MANAGED_BY_VALUE
 
 
 def quantity(text: str | int | float) -> Decimal:
@@ -419,10 +420,18 @@ def assess(
     are the class's placement, when it has one.
     """
     need = class_need(cls)
-    own = [p for p in pods if (p["metadata"].get("labels") or {}).get(names.CLASS_LABEL) == cls.name]
+    own = [
+        p
+        for p in pods
+        if _labels(p).get(names.CLASS_LABEL) == cls.name and _labels(p).get(names.MANAGED_BY) == names.MANAGED_BY_VALUE
+    ]
     rooms = node_rooms(nodes, pods, node_selector, tolerations)
     missing = missing_pods(cls, need, own) + missing_prepull_pods(cls, rooms, own)
     return check(missing, rooms)
+
+
+def _labels(pod: Obj) -> dict[str, str]:
+    return dict(pod["metadata"].get("labels") or {})
 
 
 def placement_of(spec: Mapping[str, Any]) -> tuple[dict[str, str] | None, list[Obj] | None]:

@@ -31,6 +31,9 @@ PREPULL_COMPONENT = "image-prepull"
 # On a pre-pull pod: a digest of the images it pulls, so progress counts only pods of the current ones.
 IMAGES_HASH_ANNOTATION = f"{GROUP}/images-hash"
 
+# On a student's namespace: when the teacher last woke their idle node (`vwclass resume --student`).
+WOKEN_ANNOTATION = f"{GROUP}/woken-at"
+
 STUDENT_ROLE = "vwclass-student"
 # The ValidatingAdmissionPolicies of student namespaces (manifests/base/student-admission-policies.yaml),
 # each with a binding of the same name.

@@ -64,7 +64,8 @@ def node_state(pod: Mapping[str, Any] | None) -> NodeState:
     return NodeState(False, runner_ready, f"node pod {status.get('phase', 'Pending')}")
 
 
-def _samples(text: str) -> list[tuple[str, dict[str, str], float]]:
+def samples(text: str) -> list[tuple[str, dict[str, str], float]]:
+    """Every sample of a Prometheus text exposition as (name, labels, value); none when it does not parse."""
     try:
         return [
             (s.name, dict(s.labels), float(s.value)) for f in text_string_to_metric_families(text) for s in f.samples
@@ -76,7 +77,7 @@ def _samples(text: str) -> list[tuple[str, dict[str, str], float]]:
 def queue_depths(rabbitmq_metrics: str) -> dict[str, int]:
     """Messages waiting (ready + unacknowledged) per queue of vhost `/`; subscriber queues as `amq.gen-*`."""
     depths: Counter[str] = Counter()
-    for name, labels, value in _samples(rabbitmq_metrics):
+    for name, labels, value in samples(rabbitmq_metrics):
         if name not in ("rabbitmq_queue_messages_ready", "rabbitmq_queue_messages_unacked"):
             continue
         if labels.get("vhost", "/") != "/" or "queue" not in labels:
@@ -99,14 +100,14 @@ def endpoint_counts(endpoint_metrics: str, sharing_metrics: str = "") -> Endpoin
     """Records stored; messages rejected by reason, by the data endpoint and the data-sharing service."""
     stored, consuming = 0, False
     rejected: Counter[str] = Counter()
-    for name, labels, value in _samples(endpoint_metrics):
+    for name, labels, value in samples(endpoint_metrics):
         if name == _ENDPOINT + "records_stored_total":
             stored = int(value)
         elif name == _ENDPOINT + "messages_rejected_total" and value:
             rejected[labels.get("reason", "unknown")] += int(value)
         elif name == _ENDPOINT + "consuming":
             consuming = value >= 1
-    for name, labels, value in _samples(sharing_metrics):
+    for name, labels, value in samples(sharing_metrics):
         if name == _SHARING + "messages_rejected_total" and value:
             rejected[labels.get("reason", "unknown")] += int(value)
     return EndpointCounts(stored, dict(rejected), consuming)

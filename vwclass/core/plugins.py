@@ -33,7 +33,16 @@ RUNNER = "plugin-runner"
 UPLOAD_PATH = "/run/waggle/uploads"
 # The node's own components: a plugin of one of these names would join its Service.
 RESERVED = frozenset(
-    {"rabbitmq", "data-sharing-service", "app-meta-cache", "data-endpoint", RUNNER, "playback-server", "workspace"}
+    {
+        "rabbitmq",
+        "data-sharing-service",
+        "app-meta-cache",
+        "data-endpoint",
+        RUNNER,
+        "playback-server",
+        "workspace",
+        names.NODE_WORKLOAD,  # its pods would pass for the node's own (the operator watches plugin pods too)
+    }
 )
 # A ConfigMap holds at most 1 MiB; leave room for its metadata.
 MAX_FOLDER_BYTES = 1000 * 1024

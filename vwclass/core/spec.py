@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -69,6 +70,7 @@ class ClassSpec:
     schedule: lifecycle.Schedule | None = None
     expiry: lifecycle.Expiry | None = None
     image_prepull: bool = True
+    idle_timeout: dt.timedelta | None = None  # a student's node is suspended alone after this long idle
 
     def student(self, student_id: str) -> Student | None:
         return next((s for s in self.students if s.id == student_id), None)
@@ -138,6 +140,7 @@ def parse_class(obj: Mapping[str, Any]) -> ClassSpec:
         suspended=spec["suspended"],
         pod_security=spec["podSecurity"],
         image_prepull=spec["imagePrePull"],
+        idle_timeout=lifecycle.parse_duration(spec["idleTimeout"]) if spec.get("idleTimeout") else None,
         placement=Placement(
             node_selector_items=tuple(spec.get("placement", {}).get("nodeSelector", {}).items()),
             toleration_items=tuple(tuple(t.items()) for t in spec.get("placement", {}).get("tolerations", [])),

@@ -52,6 +52,8 @@ class StudentState:
     ready: bool
     reason: str = ""
     failing: bool = False  # a reason that needs a person (bad image, crash loop, name conflict)
+    # Suspended alone for being idle (spec.idleTimeout) since this time (RFC 3339); ready once at zero.
+    idle_since: str | None = None
 
 
 def _workload_ready(workload: Obj, replicas: int) -> bool:
@@ -156,7 +158,8 @@ def class_status(
 ) -> Obj:
     """The status block (without transition times) that kubectl wait, Flux and Argo CD understand."""
     desired = len(students)
-    ready = sum(1 for s in students if s.ready)
+    idle = [s for s in students if s.idle_since is not None]
+    ready = sum(1 for s in students if s.ready and s.idle_since is None)
     not_ready = [s for s in students if not s.ready]
     failing = [s for s in not_ready if s.failing]
     done = not not_ready
@@ -176,6 +179,7 @@ def class_status(
             f"all {desired} students' workloads are scaled to zero"
             if suspended
             else f"all {desired} students' virtual Waggle nodes are ready"
+            + (f" ({len(idle)} idle, at zero)" if idle else "")
         )
     else:
         ready_reason = "StudentsNotReady"
@@ -185,10 +189,11 @@ def class_status(
             + (" ..." if len(not_ready) > 3 else "")
         )
     counted_ready = 0 if suspended else ready
-    return {
+    counts: Obj = {"desired": desired, "ready": counted_ready, "summary": f"{counted_ready}/{desired}"}
+    block: Obj = {
         "observedGeneration": generation,
         "phase": phase,
-        "students": {"desired": desired, "ready": counted_ready, "summary": f"{counted_ready}/{desired}"},
+        "students": counts,
         "notReady": [{"student": s.student, "reason": s.reason} for s in not_ready[:MAX_NOT_READY_LISTED]],
         "conditions": [
             _condition("Ready", done and not stalled_reason, ready_reason, ready_message, generation),
@@ -208,6 +213,11 @@ def class_status(
             ),
         ],
     }
+    if idle and not suspended:
+        counts["idle"] = len(idle)
+        counts["summary"] += f" ({len(idle)} idle)"
+        block["idle"] = [{"student": s.student, "since": s.idle_since} for s in idle[:MAX_NOT_READY_LISTED]]
+    return block
 
 
 def with_transition_times(new: Obj, old: Obj | None, now: str) -> Obj:

@@ -70,14 +70,14 @@ def _proxy_error(status: int, reason: str, body: bytes) -> ApiError:
     return error
 
 
-def _attempts(read: Callable[[], T], before_retry: Callable[[], None] = lambda: None) -> T:
+def _attempts(read: Callable[[], T], before_retry: Callable[[], None] = lambda: None, attempts: int = ATTEMPTS) -> T:
     """read(), again after a connection cut on its way (status 0); any answer of the server is final."""
     pause = RETRY_PAUSE
-    for attempt in range(1, ATTEMPTS + 1):
+    for attempt in range(1, attempts + 1):
         try:
             return read()
         except ApiError as error:
-            if error.status != 0 or attempt == ATTEMPTS:
+            if error.status != 0 or attempt == attempts:
                 raise
         before_retry()
         time.sleep(pause)
@@ -92,6 +92,7 @@ def request(
     body: Any = None,
     content_type: str = "application/json",
     timeout: float = 60.0,
+    attempts: int = ATTEMPTS,
 ) -> bytes:
     """The whole answer of a proxied read (a body is sent as JSON); an ApiError when the proxy or the
     server refuses."""
@@ -101,7 +102,7 @@ def request(
             data: bytes = raw.read()
             return data
 
-    return _attempts(read)
+    return _attempts(read, attempts=attempts)
 
 
 def download(kube: Kube, path: str, into: IO[bytes], timeout: float = 300.0) -> int:

@@ -6,7 +6,7 @@ import datetime
 import logging
 from typing import Any
 
-from vwclass.core import capacity, status
+from vwclass.core import capacity, names, status
 from vwclass.core.spec import ClassSpec
 from vwclass.kube.api import ApiError, Kube
 from vwclass.kube.resources import NODE, POD
@@ -20,7 +20,8 @@ def _unschedulable(pods: dict[str, list[Obj]], now: datetime.datetime) -> bool:
     """Whether the scheduler has failed to place a pod for UNSCHEDULABLE_FOR: a moment's refusal (a
     claim not bound yet) is what every pod of a new class goes through, and costs no look at the nodes."""
     return any(
-        c.get("type") == "PodScheduled"
+        (pod.get("metadata", {}).get("labels") or {}).get(names.MANAGED_BY) == names.MANAGED_BY_VALUE  # not a plugin
+        and c.get("type") == "PodScheduled"
         and c.get("status") == "False"
         and c.get("reason") == "Unschedulable"
         and now - _time(c.get("lastTransitionTime")) >= UNSCHEDULABLE_FOR

@@ -34,6 +34,8 @@ STUDENT_WORKERS = 16
 # The kinds whose events lead to their class's reconcile, and the objects of them that are ours.
 CHILD_KINDS = (NAMESPACE, POD, *STUDENT_KINDS, DAEMONSET)
 CHILD_SELECTOR = f"{names.MANAGED_BY}={names.MANAGED_BY_VALUE},{names.CLASS_LABEL}"
+# Pods of any manager: the students' plugin pods (`vwclass plugin`) are their activity (spec.idleTimeout).
+POD_SELECTOR = names.CLASS_LABEL
 
 
 class RetryForever:
@@ -90,7 +92,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     # after every pod and secret of the cluster has crossed the wire and been parsed).
     for kind in CHILD_KINDS:
         group, _slash, version = kind.api_version.rpartition("/")
-        settings.watching.label_selectors[group, version, kind.plural] = CHILD_SELECTOR
+        settings.watching.label_selectors[group, version, kind.plural] = POD_SELECTOR if kind == POD else CHILD_SELECTOR
     if "kube" not in memo:  # started by `kopf run -m vwclass.operator.handlers`, not by our runner
         memo.kube = connect()
     kube: Kube = memo.kube
@@ -176,10 +178,11 @@ async def child_changed(labels: Mapping[str, str], event: Mapping[str, Any], mem
 
 for _kind in CHILD_KINDS:
     _group, _, _version = _kind.api_version.rpartition("/")
+    _ours = {names.CLASS_LABEL: kopf.PRESENT}
     kopf.on.event(
         _group,
         _version,
         _kind.plural,
         id=f"child-{_kind.plural}",
-        labels={names.MANAGED_BY: names.MANAGED_BY_VALUE, names.CLASS_LABEL: kopf.PRESENT},
+        labels=_ours if _kind == POD else {names.MANAGED_BY: names.MANAGED_BY_VALUE, **_ours},
     )(child_changed)

@@ -46,6 +46,16 @@ def _without_times(block: Obj | None) -> Obj:
     return block
 
 
+def _with_removals(new: Obj, old: Obj) -> Obj:
+    """new as a merge patch of old: a merge patch keeps what it does not name, so a field the status no
+    longer has (suspendedBy after a resume, nextLecture, students.idle) is named null, at any depth."""
+    patch: Obj = {key: None for key in old if key not in new}
+    for key, value in new.items():
+        before = old.get(key)
+        patch[key] = _with_removals(value, before) if isinstance(value, dict) and isinstance(before, dict) else value
+    return patch
+
+
 def _true(block: Obj | None, kind: str) -> bool:
     return status.condition(block, kind).get("status") == "True"
 
@@ -56,10 +66,7 @@ def publish_status(kube: Kube, body: Obj, new: Obj) -> int:
     old = body.get("status")
     if _without_times(old) == _without_times(new):
         return 0
-    patch = status.with_transition_times(new, old, _now())
-    # A merge patch keeps what it does not name: a field the status no longer has (suspendedBy after a
-    # resume, nextLecture, expires) is removed by naming it null.
-    patch = {**{key: None for key in old or {} if key not in new}, **patch}
+    patch = _with_removals(status.with_transition_times(new, old, _now()), old or {})
     kube.patch_class_status(body["metadata"]["name"], patch)
     writes = 1
     for kind in ("Stalled", "Expiring"):

@@ -26,7 +26,7 @@ from vwclass.core.schema import InvalidClass
 from vwclass.core.spec import ClassSpec, Student, parse_class
 from vwclass.kube.api import ApiError, Kube
 from vwclass.kube.resources import CLASS, DAEMONSET, NAMESPACE, POD, STUDENT_KINDS, Resource, resource_of
-from vwclass.operator import prepulling, stopping, timekeeping
+from vwclass.operator import idling, prepulling, stopping, timekeeping
 from vwclass.operator.capacity_check import capacity_shortfall, needs_capacity_check
 from vwclass.operator.changes import Comparison, Key, Remembered, fingerprint, key_of
 from vwclass.operator.converging import converge
@@ -74,6 +74,7 @@ class Memory:
 
     comparisons: Remembered = field(default_factory=Remembered)
     watched: Watched = field(default_factory=Watched)
+    last_messages: idling.LastMessages = field(default_factory=idling.LastMessages)
 
 
 @dataclass
@@ -116,7 +117,8 @@ def observe(kube: Kube, class_name: str, pool: Executor) -> Observed:
     # By label, not all of the cluster's: a namespace of the same name but not ours is found when
     # creating it is refused (ensure_student), which keeps the conflict check exact.
     namespaces_future = pool.submit(_list_slim, kube, NAMESPACE, selector)
-    pods_future = pool.submit(_list_slim, kube, POD, selector)
+    # Every pod of the class, its students' plugins too (managed by `vwclass plugin`): their activity.
+    pods_future = pool.submit(_list_slim, kube, POD, f"{names.CLASS_LABEL}={class_name}")
     futures = [pool.submit(_list_slim, kube, kind, selector) for kind in STUDENT_KINDS]
     futures.append(pool.submit(prepulling.list_daemonsets, kube, selector, LIST_PAGE))
     objects = {key_of(o): o for future in futures for o in future.result()}
@@ -296,21 +298,27 @@ def reconcile_class(
     # The clock suspending or resuming the class changes what should exist: then everything is compared.
     state_only = not compare and not timekeeping.clock_moved(body, plan)
     if state_only and memory is not None and memory.comparisons.still_valid(name, cls.uid, generation):
-        outcome = _state_pass(kube, body, cls, plan, memory.watched)
+        outcome = _state_pass(kube, body, cls, plan, pool, memory, moment)
     if outcome is None:
-        outcome = _full_pass(kube, body, cls, plan, pool, memory)
+        outcome = _full_pass(kube, body, cls, plan, pool, memory, moment)
     outcome.requeue_after = timekeeping.next_look(outcome.requeue_after, plan, moment)
     return outcome
 
 
 def _full_pass(
-    kube: Kube, body: Obj, cls: ClassSpec, plan: lifecycle.Plan, pool: Executor, memory: Memory | None
+    kube: Kube,
+    body: Obj,
+    cls: ClassSpec,
+    plan: lifecycle.Plan,
+    pool: Executor,
+    memory: Memory | None,
+    now: dt.datetime,
 ) -> Outcome:
     """Every student rendered and each of its objects compared with the cluster, written where they differ."""
     # The last comparison stays until this one settles: events meanwhile are judged against it, so
     # the pods' churn during a long pass asks for no other, and what this pass writes does.
     try:
-        return _compare_all(kube, body, cls, plan, pool, memory)
+        return _compare_all(kube, body, cls, plan, pool, memory, now)
     except Exception:
         if memory is not None:
             memory.comparisons.settled(cls.name, None)  # a pass cut short leaves nothing to trust
@@ -318,7 +326,13 @@ def _full_pass(
 
 
 def _compare_all(
-    kube: Kube, body: Obj, cls: ClassSpec, plan: lifecycle.Plan, pool: Executor, memory: Memory | None
+    kube: Kube,
+    body: Obj,
+    cls: ClassSpec,
+    plan: lifecycle.Plan,
+    pool: Executor,
+    memory: Memory | None,
+    now: dt.datetime,
 ) -> Outcome:
     generation = int(body["metadata"].get("generation", 0))
     since = memory.watched.mark() if memory is not None else 0
@@ -343,15 +357,28 @@ def _compare_all(
     if memory is not None:
         listed = [pod for pods in observed.pods.values() for pod in pods]
         listed += [obj for key, obj in observed.objects.items() if key[2] in ("StatefulSet", DAEMONSET.kind)]
+        listed += list(observed.namespaces.values())
         memory.watched.replace(cls.name, listed, since)
     shortfall = capacity_shortfall(kube, body, cls) if needs_capacity_check(body, cls, observed.pods) else ""
-    results = list(pool.map(lambda s: ensure_student_safely(kube, cls, s, observed), cls.students))
+    messages = memory.last_messages if memory is not None else idling.LastMessages()
+    idle = idling.idle_students(kube, cls, body.get("status"), observed.pods, observed.namespaces, messages, pool, now)
+
+    def ensure(student: Student) -> StudentResult:
+        result = ensure_student_safely(kube, idle.in_effect(cls, student), student, observed)
+        result.state = idle.mark(result.state)
+        return result
+
+    results = list(pool.map(ensure, cls.students))
     images = prepulling.ensure(kube, cls, observed.objects)
     writes = sum(r.writes for r in results) + _remove_students(kube, cls, observed) + images.writes
     writes += stopping.stop_or_restore(kube, body, cls)
     admission_condition = admission_policies_condition(kube, generation)
-    prepull_block = prepulling.status_block(cls, images.daemonset, observed.pods, images.problem)
-    outcome = _conclude(kube, body, cls, plan, results, shortfall, admission_condition, writes, prepull_block)
+    extra = {
+        "imagePrePull": prepulling.status_block(cls, images.daemonset, observed.pods, images.problem),
+        **_idle_status(idle),
+    }
+    outcome = _conclude(kube, body, cls, plan, results, shortfall, admission_condition, writes, extra)
+    outcome.requeue_after = timekeeping.sooner(outcome.requeue_after, idle.next_idle, now)
     fingerprints = [r.fingerprints for r in results] + [images.fingerprints]
     if memory is not None:
         settled = not any(r.conflict or r.error for r in results) and None not in fingerprints
@@ -362,22 +389,43 @@ def _compare_all(
     return outcome
 
 
-def _state_pass(kube: Kube, body: Obj, cls: ClassSpec, plan: lifecycle.Plan, watched: Watched) -> Outcome | None:
+def _state_pass(
+    kube: Kube,
+    body: Obj,
+    cls: ClassSpec,
+    plan: lifecycle.Plan,
+    pool: Executor,
+    memory: Memory,
+    now: dt.datetime,
+) -> Outcome | None:
     """The students' state from their pods and node StatefulSets as the watches delivered them: nothing
-    listed, rendered or compared. None when a student's node is not there (then a full pass is due)."""
-    pods, nodes = watched.of_class(cls.name)
+    listed, rendered or compared. None when a student's node is not there, or should now run or stop
+    for being idle or not (then a full pass is due)."""
+    pods, nodes = memory.watched.of_class(cls.name)
     if any(_node_key(student) not in nodes for student in cls.students):
         return None
-    results = [StudentResult(student_state(cls, s, nodes, pods)) for s in cls.students]
+    namespaces = {key[3]: obj for key, obj in nodes.items() if key[2] == NAMESPACE.kind}
+    idle = idling.idle_students(kube, cls, body.get("status"), pods, namespaces, memory.last_messages, pool, now)
+    for student in cls.students:
+        wanted = 0 if idle.in_effect(cls, student).suspended else 1
+        if int((nodes[_node_key(student)].get("spec") or {}).get("replicas", 1)) != wanted:
+            return None
+    results = [StudentResult(idle.mark(student_state(idle.in_effect(cls, s), s, nodes, pods))) for s in cls.students]
     shortfall = capacity_shortfall(kube, body, cls) if needs_capacity_check(body, cls, pods) else ""
     generation = int(body["metadata"].get("generation", 0))
     admission_condition = status.condition(body.get("status"), admission.CONDITION)
     if admission_condition.get("observedGeneration") != generation:
         admission_condition = admission_policies_condition(kube, generation)
-    prepull_block = prepulling.watched_status_block(cls, body, pods, nodes)
-    outcome = _conclude(kube, body, cls, plan, results, shortfall, admission_condition, 0, prepull_block)
+    extra = {"imagePrePull": prepulling.watched_status_block(cls, body, pods, nodes), **_idle_status(idle)}
+    outcome = _conclude(kube, body, cls, plan, results, shortfall, admission_condition, 0, extra)
+    outcome.requeue_after = timekeeping.sooner(outcome.requeue_after, idle.next_idle, now)
     outcome.compared = False
     return outcome
+
+
+def _idle_status(idle: idling.Verdict) -> Obj:
+    """status.runningSince, for a class whose students can be idle (spec.idleTimeout)."""
+    return {"runningSince": lifecycle.timestamp(idle.running_since)} if idle.running_since else {}
 
 
 def _conclude(
@@ -389,9 +437,10 @@ def _conclude(
     shortfall: str,
     admission_condition: Obj,
     writes: int,
-    prepull_block: Obj | None,
+    extra: Obj,
 ) -> Outcome:
-    """The class's status from its students' results, published; and when to look again."""
+    """The class's status from its students' results (and the extra fields that are not None),
+    published; and when to look again."""
     generation = int(body["metadata"].get("generation", 0))
     conflicts = [r.conflict for r in results if r.conflict]
     errors = [r.error for r in results if r.error is not None]
@@ -410,8 +459,7 @@ def _conclude(
     new = status.class_status(generation, [r.state for r in results], cls.suspended, stalled_reason, stalled_message)
     new = status.with_lifecycle(new, plan, cls.expiry, generation)
     new["conditions"].append(admission_condition)
-    if prepull_block is not None:
-        new["imagePrePull"] = prepull_block
+    new.update({key: value for key, value in extra.items() if value is not None})
     try:
         writes += publish_status(kube, body, new)
     except ApiError as error:

@@ -39,9 +39,14 @@ def clock_moved(body: Obj, plan: lifecycle.Plan) -> bool:
 
 def next_look(requeue_after: float | None, plan: lifecycle.Plan, now: dt.datetime) -> float | None:
     """The sooner of the reconcile's own requeue and the plan's next change (at least a second away)."""
-    if plan.next_change is None:
+    return sooner(requeue_after, plan.next_change, now)
+
+
+def sooner(requeue_after: float | None, moment: dt.datetime | None, now: dt.datetime) -> float | None:
+    """The sooner of a requeue and a moment to look again at (at least a second away)."""
+    if moment is None:
         return requeue_after
-    due = max(1.0, (plan.next_change - now).total_seconds())
+    due = max(1.0, (moment - now).total_seconds())
     return due if requeue_after is None else min(requeue_after, due)
 
 

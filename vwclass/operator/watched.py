@@ -21,8 +21,9 @@ from vwclass.core import names
 from vwclass.operator.changes import Key, key_of
 
 Obj = dict[str, Any]
-# The image pre-pull's DaemonSet too: its pods and its status are what status.imagePrePull says.
-KINDS = frozenset({"Pod", "StatefulSet", "DaemonSet"})
+# The image pre-pull's DaemonSet too: its pods and its status are what status.imagePrePull says; and
+# the students' namespaces, whose annotation says when the teacher last woke an idle node.
+KINDS = frozenset({"Pod", "StatefulSet", "DaemonSet", "Namespace"})
 
 
 def slim(obj: Obj) -> Obj:
@@ -76,7 +77,8 @@ class Watched:
             self._classes.pop(class_name, None)
 
     def of_class(self, class_name: str) -> tuple[dict[str, list[Obj]], dict[Key, Obj]]:
-        """The class's pods by namespace, and its StatefulSets and DaemonSet by key (shared: read, do not change)."""
+        """The class's pods by namespace, and its other objects (StatefulSets, DaemonSet, namespaces) by
+        key (shared: read, do not change)."""
         pods: dict[str, list[Obj]] = defaultdict(list)
         statefulsets: dict[Key, Obj] = {}
         with self._lock:

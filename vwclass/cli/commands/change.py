@@ -128,10 +128,24 @@ def suspend(
 def resume(
     ctx: typer.Context,
     name: session.ClassArgument,
+    student: Annotated[
+        str | None,
+        typer.Option(
+            "--student",
+            metavar="ID",
+            help="Wake one student's node, suspended for being idle (spec.idleTimeout), and nothing else.",
+            show_default=False,
+        ),
+    ] = None,
     wait: waiting.WaitOption = False,
     timeout: waiting.TimeoutOption = "10m",
 ) -> None:
-    """Start a suspended class again."""
+    """Start a suspended class again, or (--student) one student's idle node."""
+    if student is not None:
+        from vwclass.cli.commands.students import wake
+
+        wake(ctx, name, student, wait, timeout)
+        return
     body = apply_change(ctx, name, {"suspended": False}, wait, timeout, "resumed")
     held = (body.get("status") or {}).get("suspendedBy")  # as it was: the clock holds it still
     if held == "OutsideLectureHours":

@@ -1,8 +1,10 @@
-"""`vwclass reset` and `vwclass roster`: mending and changing a class one student at a time.
+"""`vwclass reset`, `vwclass roster` and `vwclass resume --student`: a class one student at a time.
 
 A reset deletes what makes one student's node theirs (the node, its broker credentials, and unless
 --keep-data its claim) and lets the operator make it again from the spec, as for a new student; the
-other students' objects are never touched. The roster commands merge-patch spec.roster.
+other students' objects are never touched. The roster commands merge-patch spec.roster. A wake marks
+the student's namespace (the teacher may edit it, the student may not), which the operator reads as
+activity of that student (spec.idleTimeout).
 """
 
 from __future__ import annotations
@@ -33,16 +35,42 @@ def _node(kube: Kube, namespace: str) -> Obj | None:
     return kube.get(BY_KIND[("apps/v1", "StatefulSet")], names.NODE_WORKLOAD, namespace)
 
 
-def _wait_new_node(kube: Kube, namespace: str, old_uid: str, timeout: float) -> None:
-    """Until the operator's new node for the student runs, ready (its StatefulSet is not the old one)."""
+def _wait_node_ready(kube: Kube, namespace: str, timeout: float, replacing: str = "") -> None:
+    """Until the student's node runs, ready (with replacing, a node other than the one of that uid)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         node = _node(kube, namespace)
-        fresh = node is not None and node["metadata"]["uid"] != old_uid
+        fresh = node is not None and node["metadata"]["uid"] != replacing
         if fresh and node is not None and int(node.get("status", {}).get("readyReplicas") or 0) >= 1:
             return
         time.sleep(1.0)
-    raise CliError(f"{namespace}: the new node is not ready after {timeout:.0f}s (see `vwclass status`)", Exit.FAILED)
+    raise CliError(f"{namespace}: the node is not ready after {timeout:.0f}s (see `vwclass status`)", Exit.FAILED)
+
+
+def wake(ctx: typer.Context, name: str, student: str, wait: bool, timeout: str) -> None:
+    """`vwclass resume CLASS --student ID`: the student's namespace says the teacher woke their node now,
+    which is activity: the operator runs the node again until it is idle for the class's idleTimeout."""
+    import datetime as dt
+
+    from vwclass.core import names
+    from vwclass.core.spec import parse_class
+    from vwclass.kube.resources import NAMESPACE
+
+    limit = durations.parse(timeout, "--timeout")
+    kube = session.connect(ctx)
+    cls = parse_class(session.get_class(kube, name))
+    chosen = cls.student(student)
+    if chosen is None:
+        abort(f"class {name!r} has no student {student!r}", Exit.BAD_INPUT)
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    patch = {"metadata": {"annotations": {names.WOKEN_ANNOTATION: now}}}
+    if kube.merge_patch(NAMESPACE, chosen.namespace, None, patch) is None:
+        abort(f"student {student!r} of class {name!r} has no namespace yet ({chosen.namespace})", Exit.FAILED)
+    if cls.idle_timeout is None:
+        output.note(f"class {name} has no idleTimeout: its nodes are never suspended one at a time")
+    print(f"woke {student}'s node in {chosen.namespace}")
+    if wait:
+        _wait_node_ready(kube, chosen.namespace, limit)
 
 
 def reset(
@@ -92,7 +120,7 @@ def reset(
     print(f"{student} of class {name} reset: node and broker credentials deleted, {kept}; the operator makes new ones")
     output.note(f"hand out new notes: vwclass credentials {name} --student {student} --out DIR")
     if wait:
-        _wait_new_node(kube, namespace, node["metadata"]["uid"] if node else "", limit)
+        _wait_node_ready(kube, namespace, limit, node["metadata"]["uid"] if node else "")
         print(f"{student}'s new node is ready")
 
 
