@@ -68,3 +68,14 @@ def test_a_mistake_is_one_line_naming_the_option(args: list[str], line: str) -> 
     assert result.stderr.count("\n") == 1, result.stderr
     assert "Traceback" not in result.stderr
     assert line in result.stderr, result.stderr
+
+
+def test_an_idle_timeout_becomes_the_class_spec_and_a_bad_one_is_one_line_naming_the_option() -> None:
+    result = run("render", "physics", "--students", "30", "--idle-timeout", "45m")
+    assert result.exit_code == 0, result.output
+    assert yaml.safe_load(result.stdout)["spec"] == {"students": 30, "idleTimeout": "45m"}
+    for bad in ("30s", "soon", "-5m"):
+        result = run("render", "physics", "--students", "30", "--idle-timeout", bad)
+        assert result.exit_code == Exit.BAD_INPUT, result.output
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert "--idle-timeout" in result.stderr

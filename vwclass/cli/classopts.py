@@ -170,6 +170,7 @@ class ClassOptions:
     lead_time: str | None = None
     expires: str | None = None
     expiry_grace: str | None = None
+    idle_timeout: str | None = None
 
 
 @dataclass(frozen=True)
@@ -312,6 +313,8 @@ def spec_from(options: ClassOptions, roster: Roster | None) -> Obj:
     spec |= lifecycle_spec(
         options.schedules, options.time_zone, options.lead_time, options.expires, options.expiry_grace
     )
+    if options.idle_timeout is not None:
+        spec["idleTimeout"] = options.idle_timeout
     return spec
 
 
@@ -334,6 +337,7 @@ _OPTION_OF_FIELD = (
     ("spec.timeZone", "--time-zone"),
     ("spec.expires", "--expires"),
     ("spec.expiryGracePeriod", "--expiry-grace"),
+    ("spec.idleTimeout", "--idle-timeout"),
 )
 
 
@@ -351,6 +355,7 @@ _PATTERN_WORDS = (
     (("spec", "expires"), "is not a date (YYYY-MM-DD) or an RFC 3339 time (2027-01-31T18:00:00Z)"),
     (("spec", "expiryGracePeriod"), "is not a duration: a number and one of s, m, h, d, w (7d)"),
     (("spec", "schedule", "leadTime"), "is not a duration: a number and one of s, m, h, d, w (15m)"),
+    (("spec", "idleTimeout"), "is not a duration of a minute or more: a number and one of m, h, d, w (30m)"),
 )
 
 

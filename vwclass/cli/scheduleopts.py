@@ -67,6 +67,18 @@ ExpiryGraceOption = Annotated[
 ]
 
 
+IdleTimeoutOption = Annotated[
+    str | None,
+    typer.Option(
+        "--idle-timeout",
+        metavar="DURATION",
+        show_default=False,
+        help="Suspend a student's node alone once idle this long, e.g. 30m (no message, no plugin; "
+        "their next plugin or `vwclass resume NAME --student ID` brings it back). Default: never.",
+    ),
+]
+
+
 def _day(text: str, lecture: str) -> int:
     """A weekday by its first three letters, as the CRD spells them (Mon ... Sun), any case."""
     short = text.strip()[:3].lower()

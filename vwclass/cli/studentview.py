@@ -71,7 +71,7 @@ def student_rows(
     existing = {n["metadata"]["name"]: n for n in namespaces}
     node_in = {n["metadata"].get("namespace", ""): n for n in nodes if n["metadata"]["name"] == names.NODE_WORKLOAD}
     pods_in = _by_namespace(pods)
-    replicas = 0 if cls.suspended else 1
+    idle_since = {entry.get("student"): entry.get("since", "") for entry in body.get("status", {}).get("idle") or []}
     rows = []
     for student in cls.students:
         namespace = existing.get(student.namespace)
@@ -85,9 +85,20 @@ def student_rows(
             continue
         node = node_in.get(student.namespace)
         student_pods = pods_in.get(student.namespace, [])
+        # Idle (spec.idleTimeout): the operator put this node alone at zero (status.idle lists 20 of them).
+        idle = (
+            cls.idle_timeout is not None
+            and not cls.suspended
+            and int((node or {}).get("spec", {}).get("replicas", 1)) == 0
+        )
+        replicas = 0 if cls.suspended or idle else 1
         cells = {c: component_state(c, node, student_pods, replicas) for c in components}
         state = status.student_state(student.id, node, components, student_pods, replicas)
         reason = "" if state.ready else (reported.get(student.id) or state.reason)
+        if idle:
+            cells = {c: "idle" if cell == "suspended" else cell for c, cell in cells.items()}
+            since = idle_since.get(student.id)
+            reason = f"idle since {since}: `vwclass resume {cls.name} --student {student.id}`" if since else "idle"
         rows.append(
             StudentRow(
                 student.id, student.display_name, student.namespace, state.ready, cells, restarts(student_pods), reason

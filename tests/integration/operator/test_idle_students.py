@@ -5,6 +5,7 @@ brings it back; credentials and claims come through, and the class stays Ready f
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -111,6 +112,12 @@ def test_an_idle_students_node_is_suspended_alone_and_comes_back_with_a_plugin_o
         eventually(lambda: replicas(kube, a) == 1, timeout=60, what="A's node back for A's plugin")
         assert replicas(kube, b) == 0
         eventually(lambda: settled(kube, name, 1), timeout=60, what="the class Ready with one idle student")
+        shown = Cli(kubeconfig)("status", name, "-o", "json")
+        assert shown.exit_code == 0, shown.output
+        rows = {row["student"]: row for row in json.loads(shown.stdout)["students"]}
+        assert rows["student-002"]["reason"].startswith("idle since ")
+        assert set(rows["student-002"]["components"].values()) == {"idle"}
+        assert not rows["student-001"]["reason"]
 
         # The teacher wakes the classmate's node: the CLI marks the namespace with the time of the wake.
         woke = Cli(kubeconfig)("resume", name, "--student", "student-002")

@@ -1,7 +1,8 @@
 """Lecture day on the real node, on the shared operator's virtual clock: the class's schedule suspends
 a student's node after the lecture and brings it back before the next, its expiry suspends it, and a
 renewal brings it back; through each, every stored record, the uploaded file and the credentials stay.
-And one student's node mended alone: `vwclass reset --keep-data` keeps their records, nobody else's node."""
+And one student at a time: `vwclass reset --keep-data` keeps their records and touches nobody else's
+node; a node idle for the class's idleTimeout is suspended alone and comes back with every record."""
 
 from __future__ import annotations
 
@@ -19,9 +20,9 @@ from tests.support.cli import Cli
 from tests.support.clock import VirtualClock, poke
 from tests.support.kube import eventually, unique
 from tests.support.realnode import ON_THE_REAL_NODE, Student, class_on_the_real_node, query_in_runner, stored
-from vwclass.core import names
+from vwclass.core import lifecycle, names
 from vwclass.kube.api import Kube
-from vwclass.kube.resources import BY_KIND, CLASS
+from vwclass.kube.resources import BY_KIND, CLASS, NAMESPACE
 from vwclass.testenv.cluster import Cluster
 
 pytestmark = pytest.mark.realnode
@@ -155,3 +156,49 @@ def test_reset_with_keep_data_gives_one_student_a_fresh_node_with_their_records_
         untouched = teacher.get(SECRET, names.CREDENTIALS_SECRET, b.namespace)
         assert untouched is not None
         assert untouched["data"] == (secrets[b.namespace] or {})["data"]
+
+
+def test_an_idle_node_is_suspended_alone_and_woken_with_every_record_and_credential(
+    cluster: Cluster, teacher: Kube, shared_clock: VirtualClock, tmp_path: Path
+) -> None:
+    name = unique("idle")
+    with class_on_the_real_node(teacher, cluster, name, tmp_path / "handout", 2, idleTimeout="30m") as course:
+        a, b = course.students
+        a.python_in_runner(
+            "from waggle.plugin import Plugin\nwith Plugin() as plugin:\n"
+            "    for i in range(3):\n        plugin.publish('idle.count', i)\n"
+        )
+        stored(a, "idle.count", count=3)
+        before = query_in_runner(a, {}, start="-24h")
+        secret = teacher.get(SECRET, names.CREDENTIALS_SECRET, a.namespace)
+        assert secret is not None
+
+        # The next day: nobody has done anything since (A's messages were stored a day ago).
+        started = time.monotonic()
+        shared_clock.set(utc("2026-12-08 10:00"))
+        poke(teacher, name)
+        eventually(
+            lambda: not a.node_pods() and not b.node_pods(), timeout=180, interval=2, what="both nodes suspended idle"
+        )
+        print(f"\nidle: both nodes suspended {time.monotonic() - started:.1f}s after the clock's jump")
+        idle = (teacher.get(CLASS, name) or {})["status"]
+        assert idle["students"]["idle"] == 2, idle["students"]
+
+        # The teacher wakes A (`vwclass resume --student`, its mark on A's namespace, at the operator's
+        # clock, a day ahead of the CLI's); B stays at zero.
+        started = time.monotonic()
+        woken = {"metadata": {"annotations": {names.WOKEN_ANNOTATION: lifecycle.timestamp(shared_clock())}}}
+        teacher.merge_patch(NAMESPACE, a.namespace, None, woken)
+        a.runner_pod()
+        print(f"idle: A's node back {time.monotonic() - started:.1f}s after the wake")
+        assert not b.node_pods()
+
+        def answering() -> list[dict[str, Any]] | None:
+            found = query_in_runner(a, {}, start="-48h")
+            return found if len(found) >= len(before) else None
+
+        after = eventually(answering, timeout=180, interval=3, what="A's data API answering")
+        assert {(r["timestamp"], r["name"]) for r in before} <= {(r["timestamp"], r["name"]) for r in after}
+        now = teacher.get(SECRET, names.CREDENTIALS_SECRET, a.namespace)
+        assert now is not None
+        assert now["data"] == secret["data"]

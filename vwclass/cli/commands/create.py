@@ -29,6 +29,7 @@ from vwclass.cli.output import DocumentFormat, DocumentOutputOption
 from vwclass.cli.scheduleopts import (
     ExpiresOption,
     ExpiryGraceOption,
+    IdleTimeoutOption,
     LeadTimeOption,
     ScheduleOption,
     TimeZoneOption,
@@ -81,6 +82,7 @@ def _class_from_options(
     lead_time: str | None,
     expires: str | None,
     expiry_grace: str | None,
+    idle_timeout: str | None,
 ) -> Obj:
     """The class that `create` makes and `render` prints from the same options, checked by the CRD's schema."""
     options = ClassOptions(
@@ -101,6 +103,7 @@ def _class_from_options(
         lead_time=lead_time,
         expires=expires,
         expiry_grace=expiry_grace,
+        idle_timeout=idle_timeout,
     )
     return classopts.build_class(name, options)
 
@@ -149,6 +152,7 @@ def create(
     lead_time: LeadTimeOption = None,
     expires: ExpiresOption = None,
     expiry_grace: ExpiryGraceOption = None,
+    idle_timeout: IdleTimeoutOption = None,
     wait: waiting.WaitOption = False,
     timeout: waiting.TimeoutOption = "10m",
 ) -> None:
@@ -175,6 +179,7 @@ def create(
         lead_time=lead_time,
         expires=expires,
         expiry_grace=expiry_grace,
+        idle_timeout=idle_timeout,
     )
     limit = durations.parse(timeout, "--timeout")
     kube = session.connect(ctx)
@@ -218,6 +223,7 @@ def render(
     lead_time: LeadTimeOption = None,
     expires: ExpiresOption = None,
     expiry_grace: ExpiryGraceOption = None,
+    idle_timeout: IdleTimeoutOption = None,
     expanded: Annotated[
         bool,
         typer.Option(
@@ -250,6 +256,7 @@ def render(
         lead_time=lead_time,
         expires=expires,
         expiry_grace=expiry_grace,
+        idle_timeout=idle_timeout,
     )
     if expanded:
         from vwclass.core import render as core_render
