@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.clock import VirtualClock
 from tests.support.embedded_operator import EmbeddedOperator
 from vwclass.kube.api import Kube
 
@@ -14,4 +15,16 @@ from vwclass.kube.api import Kube
 @pytest.fixture
 def operator(kubeconfig: Path, kube: Kube) -> Iterator[EmbeddedOperator]:
     with EmbeddedOperator(str(kubeconfig), resync_seconds=10.0) as running:
+        yield running
+
+
+@pytest.fixture
+def clock() -> VirtualClock:
+    return VirtualClock()
+
+
+@pytest.fixture
+def clocked_operator(kubeconfig: Path, kube: Kube, clock: VirtualClock) -> Iterator[EmbeddedOperator]:
+    """The operator on a virtual clock the test moves (schedules, expiries, idle students)."""
+    with EmbeddedOperator(str(kubeconfig), resync_seconds=10.0, clock=clock) as running:
         yield running

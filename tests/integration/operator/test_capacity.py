@@ -13,6 +13,7 @@ from tests.support.classes import class_body, condition, delete_class, wait_read
 from tests.support.embedded_operator import EmbeddedOperator
 from tests.support.kube import eventually
 from tests.support.nodes import only_node
+from tests.support.pods import student_pod
 from vwclass.core import capacity, presets
 from vwclass.core.spec import ClassSpec, parse_class
 from vwclass.kube.api import Kube
@@ -121,22 +122,8 @@ def test_a_class_too_big_for_the_node_says_so_then_with_room_is_the_largest_that
 
 
 def plugin_pod(namespace: str, index: int) -> dict[str, Any]:
-    """A plugin's pod as a student starts one: restricted, as the namespace's Pod Security demands."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": f"plugin-{index}", "namespace": namespace, "labels": {"app": "plugin"}},
-        "spec": {
-            "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "seccompProfile": {"type": "RuntimeDefault"}},
-            "containers": [
-                {
-                    "name": "plugin",
-                    "image": "registry.k8s.io/pause:3.10",
-                    "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
-                }
-            ],
-        },
-    }
+    """A plugin's pod as a student starts one."""
+    return student_pod(f"plugin-{index}", namespace, {"app": "plugin"})
 
 
 # With the node in one pod, 30 students take 30 of a kubelet's 110 slots; with five pods each (before)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from tests.support.cli import Cli
 from tests.support.clock import VirtualClock, poke
 from tests.support.embedded_operator import EmbeddedOperator
 from tests.support.kube import eventually, unique
+from tests.support.pods import student_pod
 from vwclass.core import idleness, lifecycle, names
 from vwclass.kube.api import Kube
 from vwclass.kube.resources import BY_KIND, CLASS, NAMESPACE, POD, STATEFULSET
@@ -24,17 +24,6 @@ from vwclass.kube.resources import BY_KIND, CLASS, NAMESPACE, POD, STATEFULSET
 pytestmark = pytest.mark.cluster
 SECRET = BY_KIND[("v1", "Secret")]
 CLAIM = BY_KIND[("v1", "PersistentVolumeClaim")]
-
-
-@pytest.fixture
-def clock() -> VirtualClock:
-    return VirtualClock()
-
-
-@pytest.fixture
-def operator(kubeconfig: Path, kube: Kube, clock: VirtualClock) -> Iterator[EmbeddedOperator]:
-    with EmbeddedOperator(str(kubeconfig), resync_seconds=10.0, clock=clock) as running:
-        yield running
 
 
 def replicas(kube: Kube, namespace: str) -> int:
@@ -61,32 +50,18 @@ def settled(kube: Kube, name: str, idle: int) -> dict[str, Any] | None:
 
 
 def plugin_pod(namespace: str, class_name: str, student: str) -> dict[str, Any]:
-    """A plugin's pod as `vwclass plugin run` labels one (restricted, as the namespace demands)."""
+    """A plugin's pod as `vwclass plugin run` labels one."""
     labels = {
         names.MANAGED_BY: idleness.PLUGIN_MANAGER,
         names.CLASS_LABEL: class_name,
         names.STUDENT_LABEL: student,
         "app.kubernetes.io/name": "counter",
     }
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": "counter", "namespace": namespace, "labels": labels},
-        "spec": {
-            "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "seccompProfile": {"type": "RuntimeDefault"}},
-            "containers": [
-                {
-                    "name": "plugin",
-                    "image": "registry.k8s.io/pause:3.10",
-                    "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
-                }
-            ],
-        },
-    }
+    return student_pod("counter", namespace, labels)
 
 
 def test_an_idle_students_node_is_suspended_alone_and_comes_back_with_a_plugin_or_the_teachers_wake(
-    kube: Kube, kubeconfig: Path, operator: EmbeddedOperator, clock: VirtualClock
+    kube: Kube, kubeconfig: Path, clocked_operator: EmbeddedOperator, clock: VirtualClock
 ) -> None:
     name = unique("idlers")
     kube.apply(class_body(name, students=2, idleTimeout="30m"))

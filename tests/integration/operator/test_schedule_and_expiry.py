@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,17 +35,6 @@ MON_WED = {
 
 def berlin(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text).replace(tzinfo=BERLIN)
-
-
-@pytest.fixture
-def clock() -> VirtualClock:
-    return VirtualClock()
-
-
-@pytest.fixture
-def operator(kubeconfig: Path, kube: Kube, clock: VirtualClock) -> Iterator[EmbeddedOperator]:
-    with EmbeddedOperator(str(kubeconfig), resync_seconds=10.0, clock=clock) as running:
-        yield running
 
 
 def status(kube: Kube, name: str) -> dict[str, Any]:
@@ -98,7 +86,7 @@ def event_reasons(kube: Kube, name: str) -> list[str]:
 
 
 def test_a_scheduled_class_runs_only_in_lecture_hours_and_keeps_everything_between(
-    kube: Kube, operator: EmbeddedOperator, clock: VirtualClock, kstatus_binary: Path
+    kube: Kube, clocked_operator: EmbeddedOperator, clock: VirtualClock, kstatus_binary: Path
 ) -> None:
     name = unique("week")
     namespace = f"{name}-student-001"
@@ -118,7 +106,7 @@ def test_a_scheduled_class_runs_only_in_lecture_hours_and_keeps_everything_betwe
         before = credentials(kube, namespace)
 
         clock.set(berlin("2026-12-07 08:45"))  # the lead time: up before the students arrive
-        operator.request(name)
+        clocked_operator.request(name)
         running = wait_ready(kube, name, 2)
         assert "suspendedBy" not in running["status"]
         assert "nextLecture" not in running["status"]
@@ -126,7 +114,7 @@ def test_a_scheduled_class_runs_only_in_lecture_hours_and_keeps_everything_betwe
         kube.create(counter(namespace))
 
         clock.set(berlin("2026-12-07 11:00"))  # the lecture is over: the student's Deployment stops too
-        operator.request(name)
+        clocked_operator.request(name)
         assert suspended_by(kube, name, "OutsideLectureHours")["nextLecture"] == "2026-12-09T07:45:00Z"
         stopped = kube.get(DEPLOYMENT, "counter", namespace)
         assert stopped is not None
@@ -134,7 +122,7 @@ def test_a_scheduled_class_runs_only_in_lecture_hours_and_keeps_everything_betwe
         assert kube.get(CLAIM, "data-endpoint", namespace) is not None
 
         clock.set(berlin("2026-12-09 08:50"))  # Wednesday: all of it back
-        operator.request(name)
+        clocked_operator.request(name)
         wait_ready(kube, name, 2)
         assert credentials(kube, namespace) == before
         back = eventually(
@@ -153,7 +141,7 @@ def test_a_scheduled_class_runs_only_in_lecture_hours_and_keeps_everything_betwe
 
 
 def test_an_expiring_class_warns_is_suspended_and_is_deleted_after_its_grace_unless_renewed(
-    kube: Kube, operator: EmbeddedOperator, clock: VirtualClock
+    kube: Kube, clocked_operator: EmbeddedOperator, clock: VirtualClock
 ) -> None:
     name = unique("term")
     namespace = f"{name}-student-001"
@@ -166,7 +154,7 @@ def test_an_expiring_class_warns_is_suspended_and_is_deleted_after_its_grace_unl
     before = credentials(kube, namespace)
 
     clock.set(dt.datetime(2027, 1, 30, 12, tzinfo=dt.UTC))  # two days before: a warning, still running
-    operator.request(name)
+    clocked_operator.request(name)
 
     def warned() -> dict[str, Any] | None:
         now = status(kube, name)
@@ -179,7 +167,7 @@ def test_an_expiring_class_warns_is_suspended_and_is_deleted_after_its_grace_unl
     eventually(lambda: "Expiring" in event_reasons(kube, name), timeout=30, what="an Expiring Event")
 
     clock.set(dt.datetime(2027, 2, 1, 0, 0, 5, tzinfo=dt.UTC))  # expired: suspended, nothing deleted yet
-    operator.request(name)
+    clocked_operator.request(name)
     expired = suspended_by(kube, name, "Expired")
     ready = next(c for c in expired["conditions"] if c["type"] == "Ready")
     assert ready["reason"] == "Expired"
@@ -191,13 +179,13 @@ def test_an_expiring_class_warns_is_suspended_and_is_deleted_after_its_grace_unl
     assert credentials(kube, namespace) == before
 
     clock.set(dt.datetime(2027, 4, 3, 0, 0, 5, tzinfo=dt.UTC))  # past the new date and its grace: gone
-    operator.request(name)
+    clocked_operator.request(name)
     eventually(lambda: kube.get(CLASS, name) is None, timeout=60, what="the expired class deleted")
     eventually(lambda: kube.get(NAMESPACE, namespace) is None, timeout=120, what="its namespace deleted")
     assert "ExpiredClassDeleted" in event_reasons(kube, name)
 
 
-def test_a_bad_time_zone_stalls_the_class_naming_the_field(kube: Kube, operator: EmbeddedOperator) -> None:
+def test_a_bad_time_zone_stalls_the_class_naming_the_field(kube: Kube, clocked_operator: EmbeddedOperator) -> None:
     name = unique("tz")
     kube.apply(class_body(name, students=1, timeZone="Mars/Olympus", schedule=MON_WED))
     try:

@@ -20,6 +20,7 @@ from vwclass.cli.commands.change import YesOption, confirm
 from vwclass.cli.errors import CliError, Exit, abort
 
 if TYPE_CHECKING:
+    from vwclass.core.spec import ClassSpec, Student
     from vwclass.kube.api import Kube
 
 Obj = dict[str, Any]
@@ -47,21 +48,28 @@ def _wait_node_ready(kube: Kube, namespace: str, timeout: float, replacing: str 
     raise CliError(f"{namespace}: the node is not ready after {timeout:.0f}s (see `vwclass status`)", Exit.FAILED)
 
 
+def _class_and_student(kube: Kube, name: str, student: str) -> tuple[ClassSpec, Student]:
+    """The class and one of its students; exit 2 naming them when the class has no such student."""
+    from vwclass.core.spec import parse_class
+
+    cls = parse_class(session.get_class(kube, name))
+    chosen = cls.student(student)
+    if chosen is None:
+        abort(f"class {name!r} has no student {student!r}", Exit.BAD_INPUT)
+    return cls, chosen
+
+
 def wake(ctx: typer.Context, name: str, student: str, wait: bool, timeout: str) -> None:
     """`vwclass resume CLASS --student ID`: the student's namespace says the teacher woke their node now,
     which is activity: the operator runs the node again until it is idle for the class's idleTimeout."""
     import datetime as dt
 
     from vwclass.core import names
-    from vwclass.core.spec import parse_class
     from vwclass.kube.resources import NAMESPACE
 
     limit = durations.parse(timeout, "--timeout")
     kube = session.connect(ctx)
-    cls = parse_class(session.get_class(kube, name))
-    chosen = cls.student(student)
-    if chosen is None:
-        abort(f"class {name!r} has no student {student!r}", Exit.BAD_INPUT)
+    cls, chosen = _class_and_student(kube, name, student)
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     patch = {"metadata": {"annotations": {names.WOKEN_ANNOTATION: now}}}
     if kube.merge_patch(NAMESPACE, chosen.namespace, None, patch) is None:
@@ -90,15 +98,11 @@ def reset(
     password) do not: hand them new ones with `vwclass credentials CLASS --student ID`.
     """
     from vwclass.core import names
-    from vwclass.core.spec import parse_class
     from vwclass.kube.resources import BY_KIND
 
     limit = durations.parse(timeout, "--timeout")
     kube = session.connect(ctx)
-    cls = parse_class(session.get_class(kube, name))
-    chosen = cls.student(student)
-    if chosen is None:
-        abort(f"class {name!r} has no student {student!r}", Exit.BAD_INPUT)
+    _cls, chosen = _class_and_student(kube, name, student)
     namespace = chosen.namespace
     node = _node(kube, namespace)
     claims = (
