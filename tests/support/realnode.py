@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import subprocess
 import tarfile
 import threading
@@ -414,3 +415,15 @@ def image_from_the_templates_dockerfile(base: Path, folder: Path, reference: str
         add(image, "oci-layout", json.dumps({"imageLayoutVersion": "1.0.0"}).encode())
         add(image, "index.json", json.dumps({"schemaVersion": 2, "manifests": [descriptor]}).encode())
     return out
+
+
+def write_plugin(student: Student, folder: Path, name: str, value: float) -> Path:
+    """`vwclass newplugin NAME`, then main.py edited to publish `value` (a student's first edit)."""
+    result = student.shell(f"vwclass newplugin {name}", cwd=folder)
+    assert result.returncode == 0, result.stderr
+    main = folder / name / "main.py"
+    text = main.read_text()
+    edited = re.sub(r"return round\(random\.uniform\([^)]*\), 2\)", f"return {value}", text)
+    assert edited != text, "the template's measure() is where a student puts their value"
+    main.write_text(edited)
+    return folder / name

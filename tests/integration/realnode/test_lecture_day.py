@@ -19,7 +19,14 @@ from tests.support.classes import class_body, wait_ready
 from tests.support.cli import Cli
 from tests.support.clock import VirtualClock, poke
 from tests.support.kube import eventually, unique
-from tests.support.realnode import ON_THE_REAL_NODE, Student, class_on_the_real_node, query_in_runner, stored
+from tests.support.realnode import (
+    ON_THE_REAL_NODE,
+    Student,
+    class_on_the_real_node,
+    query_in_runner,
+    stored,
+    write_plugin,
+)
 from vwclass.core import lifecycle, names
 from vwclass.kube.api import Kube
 from vwclass.kube.resources import BY_KIND, CLASS, NAMESPACE
@@ -202,3 +209,11 @@ def test_an_idle_node_is_suspended_alone_and_woken_with_every_record_and_credent
         now = teacher.get(SECRET, names.CREDENTIALS_SECRET, a.namespace)
         assert now is not None
         assert now["data"] == secret["data"]
+
+        # B's next plugin wakes B's node: `vwclass plugin run` as B types it, its value stored.
+        started = time.monotonic()
+        write_plugin(b, tmp_path, "wake", 4.5)
+        result = b.shell("vwclass plugin run wake --dir wake -- --count 1", cwd=tmp_path)
+        assert result.returncode == 0, result.stdout + result.stderr
+        stored(b, "wake.value")
+        print(f"idle: B's node woken by B's plugin run, its value stored, {time.monotonic() - started:.1f}s after")

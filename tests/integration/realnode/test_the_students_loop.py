@@ -27,12 +27,12 @@ from tests.support.cli import Cli
 from tests.support.kube import eventually, free_port, unique
 from tests.support.realnode import (
     RealClass,
-    Student,
     class_on_the_real_node,
     image_from_the_templates_dockerfile,
     node_identity,
     query_in_runner,
     stored,
+    write_plugin,
 )
 from vwclass.kube.api import Kube
 from vwclass.testenv import images, realnode
@@ -101,18 +101,6 @@ def test_a_plugin_in_the_runner_publishes_and_uploads_and_the_data_api_returns_b
 
 
 # -- D: newplugin, plugin run --dir, plugin deploy --type job -----------------------------------------
-def write_plugin(student: Student, folder: Path, name: str, value: float) -> Path:
-    """`vwclass newplugin NAME`, then main.py edited to publish `value` (a student's first edit)."""
-    result = student.shell(f"vwclass newplugin {name}", cwd=folder)
-    assert result.returncode == 0, result.stderr
-    main = folder / name / "main.py"
-    text = main.read_text()
-    edited = re.sub(r"return round\(random\.uniform\([^)]*\), 2\)", f"return {value}", text)
-    assert edited != text, "the template's measure() is where a student puts their value"
-    main.write_text(edited)
-    return folder / name
-
-
 def test_newplugin_edited_then_run_with_dir_stores_the_value_with_task_and_plugin(
     course: RealClass, tmp_path: Path
 ) -> None:
