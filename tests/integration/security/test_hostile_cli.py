@@ -83,6 +83,7 @@ CASES: list[tuple[str, list[str], str | None, str]] = [
         None,
         "spec.expiryGracePeriod",
     ),
+    ("idle-timeout", ["--students", "2", "--idle-timeout", "1s\nsuspended: true"], None, "spec.idleTimeout"),
 ]
 
 
