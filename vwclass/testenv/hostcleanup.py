@@ -19,11 +19,23 @@ def kubepods() -> list[Path]:
     return sorted(Path("/sys/fs/cgroup").glob("*/kubepods")) + sorted(Path("/sys/fs/cgroup").glob("*/*/kubepods"))
 
 
+def _cgroup_pids() -> set[int]:
+    """The processes in the kubelet's cgroups. Pods' cgroups vanish while they are read (the kubelet
+    and runc remove them as their containers end): a cgroup gone is one with no process left."""
+    pids: set[int] = set()
+    for root in kubepods():
+        for directory, _subdirectories, files in os.walk(root):  # errors (a directory gone) are skipped
+            if "cgroup.procs" in files:
+                with contextlib.suppress(OSError):
+                    pids.update(int(p) for p in (Path(directory) / "cgroup.procs").read_text().split())
+    return pids
+
+
 def kill_cgroup_processes(timeout: float = 15.0) -> None:
     """SIGKILLs every process in the kubelet's cgroups: every container of every pod."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        pids = {int(p) for root in kubepods() for f in root.rglob("cgroup.procs") for p in f.read_text().split()}
+        pids = _cgroup_pids()
         if not pids:
             return
         for pid in pids:
@@ -34,11 +46,10 @@ def kill_cgroup_processes(timeout: float = 15.0) -> None:
 
 def remove_cgroups() -> None:
     for root in kubepods():
-        for directory in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+        # Deepest first; a directory already gone is skipped, as in _cgroup_pids.
+        for directory, _subdirectories, _files in os.walk(root, topdown=False):
             with contextlib.suppress(OSError):
-                directory.rmdir()
-        with contextlib.suppress(OSError):
-            root.rmdir()
+                Path(directory).rmdir()
 
 
 def shims(socket: Path) -> list[int]:
