@@ -94,3 +94,15 @@ def test_an_idle_student_is_at_zero_not_ready_yet_the_class_is_ready() -> None:
     assert block["phase"] == "Ready"
     # Without idle students the block is as it always was.
     assert "idle" not in status.class_status(3, students[:1], suspended=False)
+
+
+def test_a_plugin_run_counts_after_its_pod_is_gone_and_drops_the_nodes_kept_answer() -> None:
+    from vwclass.operator.idling import LastMessages
+
+    memory, key = LastMessages(), ("uid", "student-001")
+    memory.put(key, None, NOW - MINUTES / 2)  # the node said: nothing stored
+    assert memory.get(key, 30 * MINUTES, NOW) == (True, None)
+    assert memory.plugins_seen(key, NOW) == NOW  # a plugin runs
+    assert memory.get(key, 30 * MINUTES, NOW) == (False, None)  # the node must be asked again
+    assert memory.plugins_seen(key, None) == NOW  # `vwclass plugin run` removed its pod: it still counts
+    assert memory.plugins_seen(key, NOW - 60 * MINUTES) == NOW  # an older one changes nothing

@@ -33,10 +33,24 @@ READ_TIMEOUT = 5.0
 @dataclass
 class LastMessages:
     """Each student's last stored message as their data endpoint last told it, kept until it could
-    have moved on: a message at T keeps the student active until T + idleTimeout, so no read before."""
+    have moved on: a message at T keeps the student active until T + idleTimeout, so no read before.
+    And the last moment each student's plugins were seen active: `vwclass plugin run` removes its pod
+    once the plugin ends, and the run must still count (a plugin that publishes nothing too)."""
 
     _known: dict[tuple[str, str], tuple[dt.datetime | None, dt.datetime]] = field(default_factory=dict)
+    _plugins: dict[tuple[str, str], dt.datetime] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def plugins_seen(self, key: tuple[str, str], shown: dt.datetime | None) -> dt.datetime | None:
+        """The later of what the pods show now and what they showed before; a new activity also
+        drops the kept answer of the node, which may have stored that plugin's messages since."""
+        with self._lock:
+            before = self._plugins.get(key)
+            if shown is not None and (before is None or shown > before):
+                self._plugins[key] = shown
+                self._known.pop(key, None)
+                return shown
+            return before
 
     def get(self, key: tuple[str, str], timeout: dt.timedelta, now: dt.datetime) -> tuple[bool, dt.datetime | None]:
         """(whether the kept answer still stands, the answer)."""
@@ -111,7 +125,7 @@ def idle_students(
         s.id: idleness.Activity(
             started,
             idleness.woken_at(namespaces.get(s.namespace)),
-            idleness.plugin_activity(pods.get(s.namespace, []), now),
+            messages.plugins_seen((cls.uid, s.id), idleness.plugin_activity(pods.get(s.namespace, []), now)),
         )
         for s in cls.students
     }
