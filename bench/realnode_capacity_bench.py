@@ -1,33 +1,37 @@
 """What a student's virtual Waggle node costs on a real node: prints numbers, asserts nothing.
 
 On the local control plane with its real node (kubelet, containerd), the operator embedded:
-- for each component mix (default; no data-sharing service; with Jupyter): a class of --students on
-  the real node, Ready, then idle for --settle seconds; each student node's CPU in millicores (from the
-  kubelet's cumulative CPU usage over --window seconds) and memory working set, from the kubelet's
-  /stats/summary read through the API server;
+- for each component mix (default, with the browser workspace; no workspace; no data-sharing
+  service): a class of --students on the real node, Ready, then idle for --settle seconds; each student
+  node's CPU in millicores (from the kubelet's cumulative CPU usage over --window seconds) and memory
+  working set, from the kubelet's /stats/summary read through the API server; and the class gateway's;
+- with workspaces: from creating the class to every student's JupyterLab answering through the
+  gateway, logged in by the link `vwclass credentials` writes;
 - the time from creating a class to Ready, for 1, 2 and 4 students (default mix);
 - what each exec probe costs: its command run --probe-runs times in its container, the CPU it used read
   from the container's cgroup (cgroup v1 cpuacct), and that times the probe's rate in millicores.
 
     flock /tmp/vwclass-realnode.lock .venv/bin/python bench/realnode_capacity_bench.py
-
-The Jupyter mix needs a runner image with JupyterLab (built here once, from PyPI: a few minutes).
 """
 
 from __future__ import annotations
 
 import argparse
+import http.cookiejar
 import json
 import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.support.classes import class_body, delete_class, install
+from tests.support.cli import Cli
 from tests.support.embedded_operator import EmbeddedOperator
 from vwclass.kube.api import Kube
 from vwclass.kube.connect import connect
@@ -41,11 +45,8 @@ ON_THE_REAL_NODE = {
 }
 MIXES: dict[str, dict[str, Any]] = {
     "default": {},
+    "no workspace": {"components": {"workspace": False}},
     "no data-sharing service": {"components": {"dataSharingService": False}},
-    "with Jupyter": {
-        "components": {"jupyter": True},
-        "images": {"pluginRunner": images.JUPYTER_RUNNER_IMAGE.reference},
-    },
 }
 
 
@@ -99,6 +100,51 @@ def idle_cost(cluster: Cluster, name: str, settle: float, window: float) -> dict
         costs[container] = (millicores + used / elapsed / 1e6 / students, mebibytes + memory / 2**20 / students)
     costs["node"] = (sum(c[0] for c in costs.values()), sum(c[1] for c in costs.values()))
     return costs
+
+
+def gateway_cost(cluster: Cluster, name: str, window: float) -> tuple[float, float]:
+    """The class gateway's pod (nginx and its check), idle: millicores and MiB of working set."""
+
+    def read() -> tuple[int, int]:
+        pods = [p for p in summary(cluster)["pods"] if p["podRef"]["name"].startswith(f"gateway-{name}-")]
+        containers = [c for p in pods for c in p.get("containers", [])]
+        cpu = sum(c.get("cpu", {}).get("usageCoreNanoSeconds", 0) for c in containers)
+        return cpu, sum(c.get("memory", {}).get("workingSetBytes", 0) for c in containers)
+
+    before, started = read(), time.monotonic()
+    time.sleep(window)
+    after = read()
+    return (after[0] - before[0]) / (time.monotonic() - started) / 1e6, after[1] / 2**20
+
+
+def workspaces_open(cluster: Cluster, name: str, created: float, timeout: float = 600) -> list[float]:
+    """Seconds from the class's creation until each student's JupyterLab answered through the gateway,
+    logged in by their link (`vwclass credentials`)."""
+    out = Path(tempfile.mkdtemp()) / "handout"
+    while time.monotonic() - created < timeout:
+        if Cli(cluster.kubeconfig)("credentials", name, "--out", str(out), "--duration", "1h").exit_code == 0:
+            break
+        time.sleep(1)
+    opened: list[float] = []
+    for link_file in sorted(out.glob("*.link")):
+        link = link_file.read_text().strip()
+        student = link_file.stem
+        jar = http.cookiejar.CookieJar()
+        browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        base = link.split("/_login/", 1)[0]
+        while True:
+            try:
+                browser.open(link, timeout=10).read()
+                with browser.open(f"{base}/{student}/lab", timeout=10) as page:
+                    if page.status == 200 and b"JupyterLab" in page.read():
+                        break
+            except OSError:
+                pass
+            if time.monotonic() - created > timeout:
+                raise SystemExit(f"{student}'s workspace did not open in {timeout:.0f}s")
+            time.sleep(0.5)
+        opened.append(time.monotonic() - created)
+    return opened
 
 
 def _cgroup_usage(container_id: str) -> int:
@@ -165,10 +211,7 @@ def main() -> None:
     cluster.up(real_node=True)
     try:
         node = realnode.RealNode(cluster)
-        wanted = list(images.class_images())
-        if "with Jupyter" in args.mixes:
-            wanted.append(images.debian_image(images.JUPYTER_RUNNER_IMAGE))
-        for archive in wanted:
+        for archive in images.class_images():
             node.import_image(archive)
         kube = connect(str(cluster.kubeconfig))
         install(kube)
@@ -185,13 +228,20 @@ def run(cluster: Cluster, kube: Kube, args: argparse.Namespace) -> None:
     costs: dict[str, tuple[float, float]] = {}
     for index, mix in enumerate(args.mixes):
         name = f"mix{index}"
+        created = time.monotonic()
         kube.apply(class_body(name, students=args.students, placement=ON_THE_REAL_NODE, **MIXES[mix]))
         ready = wait_ready(kube, name, args.students)
+        opened = workspaces_open(cluster, name, created) if mix == "default" else []
         containers = idle_cost(cluster, name, args.settle, args.window)
         millicores, mebibytes = costs[mix] = containers.pop("node")
         print(f"{mix:<26}{ready:>10.1f}{millicores:>20.1f}{mebibytes:>24.1f}", flush=True)
         for container, (cpu, memory) in sorted(containers.items()):
             print(f"  {container:<24}{'':>10}{cpu:>20.1f}{memory:>24.1f}", flush=True)
+        if opened:
+            shown = ", ".join(f"{seconds:.1f}" for seconds in opened)
+            print(f"  every workspace open through the gateway after creation (s): {shown}", flush=True)
+            cpu, memory = gateway_cost(cluster, name, args.window)
+            print(f"  the class's gateway pod (once per class): {cpu:.1f}m CPU, {memory:.1f} MiB", flush=True)
         if mix == "default":
             probes = probe_costs(cluster, f"{name}-student-001", args.probe_runs)
         delete_class(kube, name, timeout=300)

@@ -29,6 +29,9 @@ def install(kube: Kube) -> None:
     documents = [yaml.safe_load(crd_path().read_text())]
     documents.append(yaml.safe_load((shipped_dir("manifests") / "base" / "namespace.yaml").read_text()))
     documents.append(yaml.safe_load((shipped_dir("manifests") / "base" / "student-clusterrole.yaml").read_text()))
+    documents += [
+        d for d in yaml.safe_load_all((shipped_dir("manifests") / "base" / "gateway-rbac.yaml").read_text()) if d
+    ]
     documents += admission_policies()
     for document in documents:
         kube.apply(document)

@@ -213,8 +213,9 @@ def test_insufficient_capacity_is_not_ready_and_stalled_but_not_hopeless() -> No
 
 
 def test_assess_weighs_only_the_missing_pods_of_the_class_against_the_placement() -> None:
-    # Placement comes from the raw spec: the schema may not have it yet. Pre-pull pods are weighed below.
-    cls = make_class(students=3, imagePrePull=False)
+    # Placement comes from the raw spec: the schema may not have it yet. Pre-pull and gateway pods are
+    # weighed below.
+    cls = make_class(students=3, imagePrePull=False, components={"workspace": False})
     need = capacity.class_need(cls)
     first = cls.students[0]
     own = [pod("a", namespace=first.namespace, component=p.component) for p in need.pods_per_student]
@@ -258,7 +259,7 @@ def test_a_pod_that_must_share_its_students_node_goes_only_where_that_student_ru
 
 
 def test_the_pre_pull_pod_of_each_usable_node_is_weighed_on_that_node_until_it_runs_there() -> None:
-    cls = make_class(students=1)
+    cls = make_class(students=1, components={"workspace": False})
     per_student = len(capacity.class_need(cls).pods_per_student)
     # Two usable nodes, one cordoned: a pre-pull pod each for the two, none for the cordoned one.
     nodes = [node("a", pods=per_student + 1), node("b", pods=1), node("c", unschedulable=True)]
@@ -278,7 +279,8 @@ def test_the_pre_pull_pod_of_each_usable_node_is_weighed_on_that_node_until_it_r
     assert not verdict.fits
     assert verdict.placeable_pods == per_student + 1
     # Switched off: nothing but the students' pods.
-    assert capacity.assess(make_class(students=1, imagePrePull=False), nodes, []).needed_pods == per_student
+    off = make_class(students=1, imagePrePull=False, components={"workspace": False})
+    assert capacity.assess(off, nodes, []).needed_pods == per_student
 
 
 def test_a_new_class_is_sized_beside_its_pre_pull_pods() -> None:
@@ -288,3 +290,19 @@ def test_a_new_class_is_sized_beside_its_pre_pull_pods() -> None:
     assert beside[0].pods == 10
     assert beside[0].cpu_millis < 16000
     assert capacity.room_beside_prepull(make_class(students=1, imagePrePull=False), rooms) == rooms
+
+
+def test_the_gateway_pod_is_weighed_once_for_the_class_until_it_runs() -> None:
+    cls = make_class(students=2, imagePrePull=False)
+    per_student = len(capacity.class_need(cls).pods_per_student)
+    nodes = [node("a", pods=2 * per_student)]
+    short = capacity.assess(cls, nodes, [])
+    assert not short.fits
+    assert short.needed_pods == 2 * per_student + 1
+    assert capacity.assess(cls, [node("a", pods=2 * per_student + 1)], []).fits
+    running = pod("a", namespace=names.OPERATOR_NAMESPACE, component=names.GATEWAY_COMPONENT)
+    running["metadata"]["labels"] |= {names.CLASS_LABEL: cls.name, names.MANAGED_BY: names.MANAGED_BY_VALUE}
+    # Once on a node, it holds its own room: the students' pods are what is left to place.
+    assert capacity.assess(cls, [node("a", pods=2 * per_student + 1)], [running]).needed_pods == 2 * per_student
+    without = make_class(students=2, imagePrePull=False, components={"workspace": False})
+    assert capacity.assess(without, nodes, []).fits

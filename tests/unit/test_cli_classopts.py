@@ -38,7 +38,7 @@ def test_every_option_lands_in_its_field() -> None:
         preset="medium",
         images=["plugin-runner=me/runner:2", "rabbitmq=rabbitmq:4"],
         namespace_prefix="g",
-        jupyter=True,
+        workspace=True,
         playback=False,
         data_sharing_service=False,
         pod_security="restricted",
@@ -49,7 +49,7 @@ def test_every_option_lands_in_its_field() -> None:
         "namespacePrefix": "g",
         "images": {"pluginRunner": "me/runner:2", "rabbitmq": "rabbitmq:4"},
         "resources": {"preset": "medium"},
-        "components": {"jupyter": True, "playback": False, "dataSharingService": False},
+        "components": {"workspace": True, "playback": False, "dataSharingService": False},
         "suspended": True,
         "podSecurity": "restricted",
     }
@@ -98,6 +98,8 @@ def test_image_components_come_from_the_crd() -> None:
     assert classopts.image_keys() == [
         "rabbitmq",
         "pluginRunner",
+        "workspace",
+        "gateway",
         "dataSharingService",
         "appMetaCache",
         "dataEndpoint",
@@ -110,8 +112,8 @@ def test_image_components_come_from_the_crd() -> None:
     [
         (
             ["gpu=x:1"],
-            "unknown component 'gpu'; components are rabbitmq, plugin-runner, data-sharing-service, "
-            "app-meta-cache, data-endpoint, playback-server",
+            "unknown component 'gpu'; components are rabbitmq, plugin-runner, workspace, gateway, "
+            "data-sharing-service, app-meta-cache, data-endpoint, playback-server",
         ),
         (["rabbitmq"], "--image 'rabbitmq': write COMPONENT=REF"),
         (["rabbitmq="], "--image 'rabbitmq=': write COMPONENT=REF"),

@@ -221,6 +221,7 @@ def test_a_student_kubeconfig_and_note() -> None:
     note = access.notes("geo", "ada", "Ada L", "geo-ada", "ada.kubeconfig", "2026-01-01T08:00:00Z", "PW", None)
     assert "port-forward svc/rabbitmq 5672:5672 15672:15672" in note
     assert "svc/data-endpoint 8080:80" in note
-    assert "svc/workspace" not in note
+    assert "workspace" not in note
     assert "  password: PW\n" in note
-    assert "svc/workspace 8888:8888" in access.notes("geo", "ada", "", "geo-ada", "a", "t", "PW", "JT")
+    link = "http://gw:30080/_login/ada?token=T"
+    assert f"\n  {link}\n" in access.notes("geo", "ada", "", "geo-ada", "a", "t", "PW", link)

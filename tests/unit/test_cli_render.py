@@ -21,16 +21,16 @@ def run(*args: str) -> Result:
 
 
 def test_render_prints_a_manifest_kubectl_can_apply() -> None:
-    result = run("render", "physics", "--students", "3", "--jupyter", "--preset", "medium")
+    result = run("render", "physics", "--students", "3", "--workspace", "--preset", "medium")
     assert result.exit_code == 0, result.output
     assert result.stderr == ""
     assert yaml.safe_load(result.stdout) == {
         "apiVersion": names.API_VERSION,
         "kind": names.KIND,
         "metadata": {"name": "physics"},
-        "spec": {"students": 3, "resources": {"preset": "medium"}, "components": {"jupyter": True}},
+        "spec": {"students": 3, "resources": {"preset": "medium"}, "components": {"workspace": True}},
     }
-    as_json = run("render", "physics", "--students", "3", "--jupyter", "--preset", "medium", "-o", "json")
+    as_json = run("render", "physics", "--students", "3", "--workspace", "--preset", "medium", "-o", "json")
     assert json.loads(as_json.stdout) == yaml.safe_load(result.stdout)
 
 

@@ -43,7 +43,7 @@ def test_the_daemonset_pulls_every_image_of_a_students_node_once_placed_as_the_c
     pulled = [c["image"] for c in pod["initContainers"]]
     assert pulled == list(prepull.images(cls))
     assert len(pulled) == len(set(pulled))
-    assert {cls.images.rabbitmq, cls.images.plugin_runner, "registry.local/vwclass:1"} <= set(pulled)
+    assert {cls.images.rabbitmq, cls.images.workspace, "registry.local/vwclass:1"} <= set(pulled)
     assert all(c["command"] == ["/bin/true"] for c in pod["initContainers"])
     assert pod["containers"][0]["image"] == "registry.local/vwclass:1"
     assert (pod["nodeSelector"], pod["tolerations"]) == (placement["nodeSelector"], placement["tolerations"])

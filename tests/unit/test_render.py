@@ -46,7 +46,7 @@ def containers(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def test_a_default_node_is_one_pod_with_every_component_and_no_optional_one() -> None:
-    cls = make_class()
+    cls = make_class(components={"workspace": False})
     objects = render.student_objects(cls, cls.students[0], CREDS)
     rendered = kinds(objects)
     assert rendered[0] == ("Namespace", "bio101-student-001")
@@ -83,7 +83,7 @@ def test_rabbitmq_is_a_native_sidecar_that_starts_before_the_others() -> None:
     assert "restartPolicy" not in spec["initContainers"][-1]
 
 
-@pytest.mark.parametrize("components", [{}, {"jupyter": True, "playback": True}])
+@pytest.mark.parametrize("components", [{}, {"workspace": True, "playback": True}])
 def test_no_probe_of_a_running_node_starts_a_vm_or_an_interpreter(components: dict[str, bool]) -> None:
     # Each rabbitmq-diagnostics call starts an Erlang VM (0.5-1 CPU-s) and each python3 about 0.2 CPU-s:
     # as periodic probes they were 3/4 of an idle node's CPU. Startup probes stop once they pass.
@@ -96,7 +96,7 @@ def test_no_probe_of_a_running_node_starts_a_vm_or_an_interpreter(components: di
 
 
 def test_every_service_selects_the_one_pod_of_the_node() -> None:
-    cls = make_class(components={"jupyter": True, "playback": True})
+    cls = make_class(components={"workspace": True, "playback": True})
     objects = render.student_objects(cls, cls.students[0], CREDS)
     pod_labels = next(o for o in objects if o["kind"] == "StatefulSet")["spec"]["template"]["metadata"]["labels"]
     services = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Service"}
@@ -148,7 +148,7 @@ def mounts(objects: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]
 
 
 def test_a_student_has_one_claim_and_the_node_mounts_it_by_subpath() -> None:
-    cls = make_class(components={"jupyter": True})
+    cls = make_class(components={"workspace": True})
     objects = render.student_objects(cls, cls.students[0], CREDS)
     assert [name for kind, name in kinds(objects) if kind == "PersistentVolumeClaim"] == ["data-endpoint"]
     volumes = {v["name"]: v for v in node_pod_spec(objects)["volumes"] if "persistentVolumeClaim" in v}
@@ -187,7 +187,7 @@ def test_turning_off_the_data_sharing_service_saves_three_containers_and_switche
 
 
 def test_every_object_is_labelled_with_its_class_student_and_manager() -> None:
-    cls = make_class(components={"jupyter": True, "playback": True})
+    cls = make_class(components={"workspace": True, "playback": True})
     for obj in render.student_objects(cls, cls.students[1], CREDS):
         labels = obj["metadata"]["labels"]
         assert labels[names.MANAGED_BY] == "vwclass"
@@ -222,7 +222,7 @@ def test_suspended_scales_the_node_to_zero() -> None:
 
 
 def test_passwords_appear_only_in_secrets_and_runner_reads_them_by_reference() -> None:
-    cls = make_class(components={"jupyter": True})
+    cls = make_class(components={"workspace": True})
     for obj in render.student_objects(cls, cls.students[0], CREDS):
         if obj["kind"] != "Secret":
             text = json.dumps(obj)
@@ -314,7 +314,7 @@ def test_placement_lands_on_every_pod_template() -> None:
         {"key": "dedicated", "operator": "Exists", "effect": "NoExecute"},
     ]
     cls = make_class(
-        components={"playback": True, "jupyter": True},
+        components={"playback": True, "workspace": True},
         placement={"nodeSelector": selector, "tolerations": tolerations},
     )
     workloads = [
@@ -337,7 +337,7 @@ def test_without_placement_no_pod_names_a_node_or_a_taint() -> None:
 
 @pytest.mark.parametrize(
     "components",
-    [{}, {"dataSharingService": False}, {"playback": True, "jupyter": True}],
+    [{}, {"dataSharingService": False}, {"playback": True, "workspace": True}],
     ids=["default", "no-data-sharing", "playback-jupyter"],
 )
 def test_no_two_containers_of_a_node_listen_on_one_port(components: dict[str, bool]) -> None:

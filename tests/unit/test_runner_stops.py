@@ -31,7 +31,7 @@ def _pid_one(unshare: subprocess.Popen[bytes]) -> int:
 
 
 def test_the_runners_idle_command_exits_at_once_on_sigterm_as_pid_one() -> None:
-    cls = parse_class(class_body("stops", students=1))
+    cls = parse_class(class_body("stops", students=1, components={"workspace": False}))
     [node] = [o for o in render.student_objects(cls, cls.students[0]) if o["metadata"]["name"] == names.NODE_WORKLOAD]
     [runner] = [c for c in node["spec"]["template"]["spec"]["containers"] if c["name"] == "plugin-runner"]
     command = [*runner["command"], *runner.get("args", [])]

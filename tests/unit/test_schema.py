@@ -19,7 +19,7 @@ def body(spec: dict[str, object], name: str = "geo") -> dict[str, object]:
 def test_defaults_come_from_the_crd() -> None:
     spec = schema.validate(body({"students": 1}))["spec"]
     assert spec["resources"]["preset"] == "small"
-    assert spec["components"] == {"jupyter": False, "playback": False, "dataSharingService": True}
+    assert spec["components"] == {"workspace": True, "playback": False, "dataSharingService": True}
     assert spec["podSecurity"] == "baseline"
     assert spec["suspended"] is False
     assert all(":" in image and not image.endswith(":latest") for image in spec["images"].values())

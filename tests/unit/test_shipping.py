@@ -111,5 +111,5 @@ def test_the_operator_role_grants_no_wildcard_and_no_escalation() -> None:
         assert "escalate" not in rule["verbs"]
         assert "impersonate" not in rule["verbs"]
         if "bind" in rule["verbs"]:
-            assert rule["resourceNames"] == ["vwclass-student"]
+            assert rule["resourceNames"] == ["vwclass-student", "vwclass-gateway-reader"]
         assert "clusterroles" not in rule["resources"] or rule["verbs"] == ["bind"]

@@ -54,7 +54,7 @@ def notes(
     kubeconfig_file: str,
     expires: str,
     plugin_password: str,
-    jupyter_token: str | None,
+    workspace_link: str | None,
 ) -> str:
     """The student's text file: who they are, their RabbitMQ plugin credentials, and port-forwards."""
     kubectl = f"kubectl --kubeconfig {kubeconfig_file}"
@@ -62,6 +62,16 @@ def notes(
     lines = [
         f"Your virtual Waggle node, class {class_name}: {who}",
         f"Namespace: {namespace}",
+    ]
+    if workspace_link is not None:
+        lines += [
+            "",
+            f"Your workspace in the browser (JupyterLab and a terminal on your node; expires {expires}):",
+            f"  {workspace_link}",
+            "  It is your login: keep it private. In its terminal, `vwclass plugin run` works as is.",
+            "",
+        ]
+    lines += [
         f"Kubernetes access: {kubeconfig_file} (expires {expires}); keep it private.",
         f"  export KUBECONFIG=$PWD/{kubeconfig_file}    # then plain `kubectl get pods` works",
         "",
@@ -75,11 +85,6 @@ def notes(
         f"  {kubectl} port-forward svc/data-endpoint 8080:80",
         "      the data API on http://localhost:8080/api/v1/query (as sage-data-client queries it)",
     ]
-    if jupyter_token is not None:
-        lines += [
-            f"  {kubectl} port-forward svc/workspace 8888:8888",
-            f"      Jupyter Lab on http://localhost:8888/?token={jupyter_token}",
-        ]
     lines += [
         "",
         "Run a plugin on your node (no Docker needed; see `vwclass plugin --help`):",

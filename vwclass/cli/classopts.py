@@ -87,11 +87,11 @@ PrefixOption = Annotated[
         show_default=False,
     ),
 ]
-JupyterOption = Annotated[
+WorkspaceOption = Annotated[
     bool | None,
     typer.Option(
-        "--jupyter/--no-jupyter",
-        help="Run Jupyter Lab in each workspace.",
+        "--workspace/--no-workspace",
+        help="Give each student a browser workspace (JupyterLab, a terminal) behind the class gateway (default: on).",
         show_default=False,
     ),
 ]
@@ -158,7 +158,7 @@ class ClassOptions:
     preset: str | None = None
     images: list[str] = field(default_factory=list)
     namespace_prefix: str | None = None
-    jupyter: bool | None = None
+    workspace: bool | None = None
     playback: bool | None = None
     data_sharing_service: bool | None = None
     pod_security: str | None = None
@@ -289,7 +289,7 @@ def spec_from(options: ClassOptions, roster: Roster | None) -> Obj:
     components = {
         key: value
         for key, value in (
-            ("jupyter", options.jupyter),
+            ("workspace", options.workspace),
             ("playback", options.playback),
             ("dataSharingService", options.data_sharing_service),
         )
@@ -326,7 +326,7 @@ _OPTION_OF_FIELD = (
     ("spec.namespacePrefix", "--namespace-prefix"),
     ("spec.images", "--image"),
     ("spec.resources.preset", "--preset"),
-    ("spec.components.jupyter", "--jupyter"),
+    ("spec.components.workspace", "--workspace"),
     ("spec.components.playback", "--playback"),
     ("spec.components.dataSharingService", "--data-sharing-service"),
     ("spec.podSecurity", "--pod-security"),

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
-from vwclass.core import names, prepull, render
+from vwclass.core import gateway, names, prepull, render
 from vwclass.core.spec import ClassSpec
 
 Obj = dict[str, Any]
@@ -223,6 +223,26 @@ def missing_prepull_pods(cls: ClassSpec, rooms: Iterable[NodeRoom], pods: Iterab
     return [_prepull_need(cls, room.name) for room in rooms if room.name not in holding]
 
 
+def missing_gateway_pod(cls: ClassSpec, pods: Iterable[Obj]) -> list[PodNeed]:
+    """The class's gateway pod, when it has workspaces and the pod is not yet on a node (any node the
+    placement allows: it is one pod for the whole class)."""
+    if not cls.components.workspace or cls.suspended:
+        return []
+    for pod in pods:
+        labels = pod["metadata"].get("labels") or {}
+        if (
+            pod["metadata"].get("namespace") == names.OPERATOR_NAMESPACE
+            and labels.get(COMPONENT_LABEL) == names.GATEWAY_COMPONENT
+            and (pod.get("spec") or {}).get("nodeName")
+            and (pod.get("status") or {}).get("phase") not in FINISHED_PHASES
+        ):
+            return []
+    deployment = next(o for o in gateway.objects(cls) if o["kind"] == "Deployment")
+    pod_spec = deployment["spec"]["template"]["spec"]
+    cpu, memory = pod_requests(pod_spec)
+    return [PodNeed(names.GATEWAY_COMPONENT, cpu, memory, disk_bytes=pod_disk_request(pod_spec))]
+
+
 def room_beside_prepull(cls: ClassSpec, rooms: Iterable[NodeRoom]) -> list[NodeRoom]:
     """Each node's room once the class's pre-pull pod has taken its share (for sizing a new class)."""
     if not cls.image_prepull:
@@ -426,7 +446,7 @@ def assess(
         if _labels(p).get(names.CLASS_LABEL) == cls.name and _labels(p).get(names.MANAGED_BY) == names.MANAGED_BY_VALUE
     ]
     rooms = node_rooms(nodes, pods, node_selector, tolerations)
-    missing = missing_pods(cls, need, own) + missing_prepull_pods(cls, rooms, own)
+    missing = missing_pods(cls, need, own) + missing_prepull_pods(cls, rooms, own) + missing_gateway_pod(cls, own)
     return check(missing, rooms)
 
 

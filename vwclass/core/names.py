@@ -31,6 +31,17 @@ PREPULL_COMPONENT = "image-prepull"
 # On a pre-pull pod: a digest of the images it pulls, so progress counts only pods of the current ones.
 IMAGES_HASH_ANNOTATION = f"{GROUP}/images-hash"
 
+# A class's gateway to its students' workspaces (a Deployment and Service gateway-<class> in
+# OPERATOR_NAMESPACE), the component of its pods, and the account every class's gateway runs as
+# (manifests/base), which a RoleBinding in each student namespace lets read that node's Jupyter token.
+GATEWAY_COMPONENT = "workspace-gateway"
+GATEWAY_SERVICE_ACCOUNT = "vwclass-gateway"
+GATEWAY_READER_ROLE = "vwclass-gateway-reader"
+# The student's JupyterLab: its Service and port in their namespace, and the kubeconfig it runs with.
+WORKSPACE_SERVICE = "workspace"
+WORKSPACE_PORT = 8888
+WORKSPACE_KUBECONFIG = "workspace-kubeconfig"
+
 # On a student's namespace: when the teacher last woke their idle node (`vwclass resume --student`).
 WOKEN_ANNOTATION = f"{GROUP}/woken-at"
 
@@ -81,6 +92,16 @@ def namespace_name(prefix: str, student_id: str) -> str:
 def class_selector(class_name: str) -> str:
     """The label selector of every object a class owns."""
     return f"{MANAGED_BY}={MANAGED_BY_VALUE},{CLASS_LABEL}={class_name}"
+
+
+def gateway_name(class_name: str) -> str:
+    """The name of a class's gateway Deployment, Service and ConfigMap (in OPERATOR_NAMESPACE)."""
+    return f"gateway-{class_name}"
+
+
+def workspace_path(student_id: str) -> str:
+    """Where a student's workspace is, under the class gateway's address (JupyterLab's base URL)."""
+    return f"/{student_id}/"
 
 
 def prepull_name(class_name: str) -> str:

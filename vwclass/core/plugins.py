@@ -155,7 +155,7 @@ def node_from_workload(node: Manifest) -> PluginNode:
         namespace=str(node["metadata"]["namespace"]),
         class_name=str(labels.get(names.CLASS_LABEL, "")),
         student=str(labels.get(names.STUDENT_LABEL, "")),
-        plugin_base_image=str(runner["image"]),
+        plugin_base_image=str(env.get("VWCLASS_PLUGIN_BASE_IMAGE", runner["image"])),
         node_id=str(env.get("WAGGLE_NODE_ID", "")),
         node_vsn=str(env.get("WAGGLE_NODE_VSN", "")),
         app_meta_cache_image=str(cache["image"]) if cache is not None else None,

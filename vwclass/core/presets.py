@@ -139,6 +139,11 @@ NODE_CONTAINERS: dict[str, ContainerResources] = {
     "data-endpoint": ContainerResources("10m", "32Mi", "500m", "128Mi", "16Mi", "256Mi"),
     "playback-server": ContainerResources("20m", "32Mi", "250m", "128Mi", "8Mi", "128Mi"),
 }
+# A class's gateway (one pod per class, in vwclass-system): nginx, and the check of each request's token.
+GATEWAY_CONTAINERS: dict[str, ContainerResources] = {
+    "nginx": ContainerResources("10m", "16Mi", "1", "128Mi", "1Mi", "64Mi"),
+    "check": ContainerResources("10m", "64Mi", "500m", "192Mi", "1Mi", "32Mi"),
+}
 # The runner's disk request: what an idle runner writes (its log); its limit is the preset's.
 RUNNER_REQUEST_EPHEMERAL_STORAGE = "64Mi"
 # What every pod of a student's node should be held to in process IDs (the kubelet's podPidsLimit): a

@@ -221,7 +221,51 @@ def _context(
         "register_app_meta": presets.REGISTER_APP_META,
         "node_containers": presets.NODE_CONTAINERS,
         "runner": presets.runner_resources(cls.resources),
+        "workspace_service": names.WORKSPACE_SERVICE,
+        "workspace_port": names.WORKSPACE_PORT,
+        "workspace_path": names.workspace_path(student.id),
+        "workspace_kubeconfig": names.WORKSPACE_KUBECONFIG,
+        "workspace_kubeconfig_text": _workspace_kubeconfig(cls, student),
+        "gateway_component": names.GATEWAY_COMPONENT,
+        "gateway_account": names.GATEWAY_SERVICE_ACCOUNT,
+        "gateway_reader_role": names.GATEWAY_READER_ROLE,
+        "operator_namespace": names.OPERATOR_NAMESPACE,
+        "class_label": names.CLASS_LABEL,
     }
+
+
+# Where every pod finds its account's token and the cluster's CA (the kubelet mounts them there).
+_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+
+def _workspace_kubeconfig(cls: ClassSpec, student: Student) -> str:
+    """The kubeconfig of a student's workspace: the in-cluster API server, the pod's own token (read
+    from its file at each use, so the kubelet's rotation of it is picked up) and the student's namespace."""
+    context = f"{cls.name}-{student.id}"
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": cls.name,
+                "cluster": {
+                    "server": "https://kubernetes.default.svc",
+                    "certificate-authority": f"{_ACCOUNT_DIR}/ca.crt",
+                },
+            }
+        ],
+        "users": [{"name": context, "user": {"tokenFile": f"{_ACCOUNT_DIR}/token"}}],
+        "contexts": [
+            {"name": context, "context": {"cluster": cls.name, "user": context, "namespace": student.namespace}}
+        ],
+        "current-context": context,
+    }
+    return yaml.safe_dump(config, sort_keys=False)
+
+
+def render_text(template: str, context: dict[str, Any]) -> str:
+    """A template that renders a file rather than objects (a configuration a ConfigMap carries)."""
+    return _environment.get_template(template).render(context)
 
 
 def render_template(template: str, context: dict[str, Any]) -> list[Manifest]:

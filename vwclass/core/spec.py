@@ -24,6 +24,8 @@ class Student:
 class Images:
     rabbitmq: str
     plugin_runner: str
+    workspace: str
+    gateway: str
     data_sharing_service: str
     app_meta_cache: str
     data_endpoint: str
@@ -32,9 +34,17 @@ class Images:
 
 @dataclass(frozen=True)
 class Components:
-    jupyter: bool
+    workspace: bool
     playback: bool
     data_sharing_service: bool
+
+
+@dataclass(frozen=True)
+class Gateway:
+    """How the class's gateway to its workspaces is exposed, and the address students open."""
+
+    service_type: str = "NodePort"
+    url: str = ""  # empty: a node's address and the Service's node port
 
 
 @dataclass(frozen=True)
@@ -71,6 +81,11 @@ class ClassSpec:
     expiry: lifecycle.Expiry | None = None
     image_prepull: bool = True
     idle_timeout: dt.timedelta | None = None  # a student's node is suspended alone after this long idle
+    gateway: Gateway = Gateway()
+    # Not the spec's: where the cluster's API server answers (address, port), as its `kubernetes`
+    # Endpoints say, which a workspace's egress policy lets through. The operator sets it from the
+    # cluster; an offline rendering has none, and its workspaces cannot reach the API.
+    api_endpoints: tuple[tuple[str, int], ...] = ()
 
     def student(self, student_id: str) -> Student | None:
         return next((s for s in self.students if s.id == student_id), None)
@@ -133,7 +148,7 @@ def parse_class(obj: Mapping[str, Any]) -> ClassSpec:
         images=_images(spec["images"]),
         resources=_resources(spec),
         components=Components(
-            jupyter=components["jupyter"],
+            workspace=components["workspace"],
             playback=components["playback"],
             data_sharing_service=components["dataSharingService"],
         ),
@@ -147,4 +162,5 @@ def parse_class(obj: Mapping[str, Any]) -> ClassSpec:
         ),
         schedule=schedule,
         expiry=expiry,
+        gateway=Gateway(spec["gateway"]["serviceType"], spec["gateway"].get("url", "")),
     )

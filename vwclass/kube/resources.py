@@ -48,6 +48,7 @@ _ALL = (
     Resource("apiextensions.k8s.io/v1", "CustomResourceDefinition", "customresourcedefinitions", False),
     Resource("apps/v1", "ReplicaSet", "replicasets", True),
     Resource("apps/v1", "DaemonSet", "daemonsets", True),
+    Resource("discovery.k8s.io/v1", "EndpointSlice", "endpointslices", True),
     Resource("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy", "validatingadmissionpolicies", False),
     Resource(
         "admissionregistration.k8s.io/v1",

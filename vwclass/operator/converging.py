@@ -1,13 +1,15 @@
 """Makes one object match its rendering: applied when it differs, replaced when an apply cannot
-remove what another manager added. Shared by everything a reconcile writes."""
+remove what another manager added. Shared by everything a reconcile writes, with the listing of a
+class's objects in the operator's namespace (its image pre-pull and its gateway)."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from vwclass.core import drift
-from vwclass.kube.api import Kube
+from vwclass.core import drift, names
+from vwclass.kube.api import ApiError, Kube
+from vwclass.kube.resources import Resource
 
 log = logging.getLogger("vwclass.reconcile")
 Obj = dict[str, Any]
@@ -28,3 +30,20 @@ def converge(kube: Kube, desired: Obj, actual: Obj | None) -> tuple[Obj, int]:
         desired["kind"],
     )
     return kube.replace(desired, applied["metadata"]["resourceVersion"]), 2
+
+
+def list_in_operator_namespace(kube: Kube, resource: Resource, selector: str, page_size: int) -> list[Obj]:
+    """The class's objects of a kind in the operator's namespace only: students may make the same kinds
+    (with any labels) in theirs, and none of those is the class's. An install from before the kind was
+    used (its role lacks the rule) gives none: the class runs without them."""
+    try:
+        pages = kube.list_pages(resource, selector, names.OPERATOR_NAMESPACE, page_size=page_size)
+        listed = [obj for page in pages for obj in page]
+    except ApiError as error:
+        if error.status == 403:
+            log.warning("cannot list classes' %s in %s: %s", resource.plural, names.OPERATOR_NAMESPACE, error.message)
+            return []
+        raise
+    for obj in listed:
+        obj["metadata"].pop("managedFields", None)
+    return listed

@@ -22,22 +22,6 @@ log = logging.getLogger("vwclass.reconcile")
 Obj = dict[str, Any]
 
 
-def list_daemonsets(kube: Kube, selector: str, page_size: int) -> list[Obj]:
-    """The class's pre-pull DaemonSets, looked for in the operator's namespace only: students may make
-    DaemonSets (with any labels) in theirs, and none of those is the class's."""
-    try:
-        pages = kube.list_pages(DAEMONSET, selector, names.OPERATOR_NAMESPACE, page_size=page_size)
-        listed = [obj for page in pages for obj in page]
-    except ApiError as error:
-        if error.status == 403:  # an install from before the pre-pull: the class runs without one
-            log.warning("cannot list the image pre-pull DaemonSets: %s", error.message)
-            return []
-        raise
-    for obj in listed:
-        obj["metadata"].pop("managedFields", None)
-    return listed
-
-
 @dataclass
 class Result:
     """The DaemonSet as the pass left it (None: there is none), why it could not be made, the writes,

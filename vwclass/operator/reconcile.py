@@ -25,11 +25,11 @@ from vwclass.core import admission, lifecycle, names, rabbitmq, render, status
 from vwclass.core.schema import InvalidClass
 from vwclass.core.spec import ClassSpec, Student, parse_class
 from vwclass.kube.api import ApiError, Kube
-from vwclass.kube.resources import CLASS, DAEMONSET, NAMESPACE, POD, STUDENT_KINDS, Resource, resource_of
-from vwclass.operator import idling, prepulling, stopping, timekeeping
+from vwclass.kube.resources import CLASS, DAEMONSET, DEPLOYMENT, NAMESPACE, POD, STUDENT_KINDS, Resource, resource_of
+from vwclass.operator import gatewaying, idling, prepulling, stopping, timekeeping
 from vwclass.operator.capacity_check import capacity_shortfall, needs_capacity_check
 from vwclass.operator.changes import Comparison, Key, Remembered, fingerprint, key_of
-from vwclass.operator.converging import converge
+from vwclass.operator.converging import converge, list_in_operator_namespace
 from vwclass.operator.publish import admission_policies_condition, publish_status
 from vwclass.operator.watched import Watched, slim
 
@@ -120,7 +120,8 @@ def observe(kube: Kube, class_name: str, pool: Executor) -> Observed:
     # Every pod of the class, its students' plugins too (managed by `vwclass plugin`): their activity.
     pods_future = pool.submit(_list_slim, kube, POD, f"{names.CLASS_LABEL}={class_name}")
     futures = [pool.submit(_list_slim, kube, kind, selector) for kind in STUDENT_KINDS]
-    futures.append(pool.submit(prepulling.list_daemonsets, kube, selector, LIST_PAGE))
+    for kind in (DAEMONSET, DEPLOYMENT):  # the class's image pre-pull and gateway
+        futures.append(pool.submit(list_in_operator_namespace, kube, kind, selector, LIST_PAGE))
     objects = {key_of(o): o for future in futures for o in future.result()}
     pods: dict[str, list[Obj]] = defaultdict(list)
     for pod in pods_future.result():
@@ -336,6 +337,7 @@ def _compare_all(
 ) -> Outcome:
     generation = int(body["metadata"].get("generation", 0))
     since = memory.watched.mark() if memory is not None else 0
+    cls = gatewaying.with_api_endpoints(kube, cls)
     try:
         observed = observe(kube, cls.name, pool)
     except ApiError as error:
@@ -370,7 +372,8 @@ def _compare_all(
 
     results = list(pool.map(ensure, cls.students))
     images = prepulling.ensure(kube, cls, observed.objects)
-    writes = sum(r.writes for r in results) + _remove_students(kube, cls, observed) + images.writes
+    entry = gatewaying.ensure(kube, cls, observed.objects)
+    writes = sum(r.writes for r in results) + _remove_students(kube, cls, observed) + images.writes + entry.writes
     writes += stopping.stop_or_restore(kube, body, cls)
     admission_condition = admission_policies_condition(kube, generation)
     extra = {
@@ -379,7 +382,7 @@ def _compare_all(
     }
     outcome = _conclude(kube, body, cls, plan, results, shortfall, admission_condition, writes, extra)
     outcome.requeue_after = timekeeping.sooner(outcome.requeue_after, idle.next_idle, now)
-    fingerprints = [r.fingerprints for r in results] + [images.fingerprints]
+    fingerprints = [r.fingerprints for r in results] + [images.fingerprints, entry.fingerprints]
     if memory is not None:
         settled = not any(r.conflict or r.error for r in results) and None not in fingerprints
         seen = {key: value for each in fingerprints if each is not None for key, value in each.items()}

@@ -118,18 +118,6 @@ PLUGIN_RUNNER_IMAGE = DebianImage(
     command=("python3",),
     wheels=(("pywaggle==0.56.3", "sage-data-client==0.9.1"),),
 )
-# The runner with JupyterLab, for a class with components.jupyter (only the real-node capacity bench runs
-# one): the plugin-base stand-in plus JupyterLab from PyPI, under a reference of the test environment's own.
-JUPYTER_RUNNER_IMAGE = DebianImage(
-    "vwclass.testenv/plugin-base-jupyter:1.1.1-ml",
-    packages=PLUGIN_RUNNER_IMAGE.packages,
-    customize=(
-        f'chroot "$1" env {PIP_ENV} pip install --quiet --no-cache-dir --break-system-packages '
-        "pywaggle==0.56.3 sage-data-client==0.9.1 jupyterlab==4.4.10",
-    ),
-    command=PLUGIN_RUNNER_IMAGE.command,
-    wheels=(("pywaggle==0.56.3", "sage-data-client==0.9.1", "jupyterlab==4.4.10"),),
-)
 STANDINS_DIR = Path(__file__).resolve().parents[2] / "testenv" / "standins"
 # Stand-in for waggle/wes-data-sharing-service (a test double: testenv/standins/data-sharing-service).
 DATA_SHARING_SERVICE_IMAGE = DebianImage(
@@ -140,8 +128,20 @@ DATA_SHARING_SERVICE_IMAGE = DebianImage(
     env=("PYTHONUNBUFFERED=1",),
 )
 
-# What a class with default components runs, besides the project's own image (project_image()).
-CLASS_IMAGES = (RABBITMQ_IMAGE, APP_META_CACHE_IMAGE, PLUGIN_RUNNER_IMAGE, DATA_SHARING_SERVICE_IMAGE)
+# Stand-in for nginxinc/nginx-unprivileged (a class's gateway): Debian's nginx, which the gateway runs by
+# name with its own configuration, as the non-root user the pod sets (upstream's is uid 101).
+GATEWAY_IMAGE = DebianImage(
+    "docker.io/nginxinc/nginx-unprivileged:1.27",
+    packages=("nginx",),
+    command=("nginx", "-g", "daemon off;"),
+    user="101:101",
+)
+# The workspace's Python packages, at the versions requirements/test.lock pins where it has them.
+WORKSPACE_PACKAGES = ("pywaggle==0.56.3", "sage-data-client==0.9.1", "jupyterlab==4.4.10")
+
+# What a class with default components runs, besides the project's own image and the workspace built
+# on it (project_image(), workspace_image()).
+CLASS_IMAGES = (RABBITMQ_IMAGE, APP_META_CACHE_IMAGE, PLUGIN_RUNNER_IMAGE, DATA_SHARING_SERVICE_IMAGE, GATEWAY_IMAGE)
 
 
 def project_source() -> Path:
@@ -190,6 +190,45 @@ def project_image(stage: Path) -> DebianImage:
             ("--require-hashes", "-r", str(stage / "requirements" / "image.lock")),
             ("--require-hashes", "-r", str(stage / "requirements" / "build.lock")),
         ),
+    )
+
+
+def workspace_image(stage: Path) -> DebianImage:
+    """The students' workspace, as Dockerfile.workspace makes it: JupyterLab, pywaggle and sage-data-client
+    on Debian's python3, and the vwclass CLI (in its own venv, on PATH), for user 1000 (the node's)."""
+    project = project_image(stage)
+    return DebianImage(
+        "ghcr.io/sagecontinuum/vwclass-workspace:0.1.0",
+        # bash, less and nano: a terminal as students expect it; libstdc++6: numpy's wheel links it.
+        packages=(
+            "python3",
+            "python3-pip",
+            "python3-venv",
+            "passwd",
+            "ca-certificates",
+            "libstdc++6",
+            "bash",
+            "less",
+            "nano",
+            "procps",
+        ),
+        copy_in=project.copy_in,
+        customize=(
+            f'chroot "$1" env {PIP_ENV} pip install --quiet --no-cache-dir --break-system-packages '
+            + " ".join(WORKSPACE_PACKAGES),
+            project.customize[0]
+            .replace(
+                "useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin vwclass",
+                "useradd --uid 1000 --gid 1000 --home-dir /home/student --no-create-home --shell /bin/bash student",
+            )
+            .replace("groupadd --system --gid 10001 vwclass", "groupadd --gid 1000 student"),
+            'ln -s /opt/vwclass/bin/vwclass "$1"/usr/local/bin/vwclass',
+            'chroot "$1" python3 -c "import waggle.plugin, sage_data_client, jupyterlab"',
+        ),
+        command=("jupyter", "lab"),
+        env=("PYTHONUNBUFFERED=1", "SHELL=/bin/bash"),
+        user="1000:1000",
+        wheels=(WORKSPACE_PACKAGES, *project.wheels),
     )
 
 
@@ -332,7 +371,8 @@ def class_images(workers: int = 2) -> list[Path]:
     build waits on downloads and dpkg, so two overlap well on two cores."""
     from concurrent.futures import ThreadPoolExecutor
 
-    wanted = [*CLASS_IMAGES, project_image(project_source())]
+    stage = project_source()
+    wanted = [*CLASS_IMAGES, project_image(stage), workspace_image(stage)]
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(debian_image, wanted))
 

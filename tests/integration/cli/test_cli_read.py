@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import stat
 import time
 from collections.abc import Iterator
@@ -35,7 +36,7 @@ def roster_class(cli: Cli, tmp_path_factory: pytest.TempPathFactory, operator: A
     # A spreadsheet's export: a byte-order mark, an extra column, a blank line.
     roster.write_text("\ufeffid,name,email\nalice,Alice Liddell,a@example.org\n\nbob,Bob Dylan,b@example.org\n")
     name = unique("read")
-    result = cli("create", name, "--roster", str(roster), "--jupyter", "--wait", "--timeout", "2m")
+    result = cli("create", name, "--roster", str(roster), "--workspace", "--wait", "--timeout", "2m")
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith(f"class {name} created: 2 students ({name}-alice ... {name}-bob)\n")
     yield name
@@ -173,7 +174,14 @@ def test_credentials_confine_each_student_to_their_own_namespace(
 
     # Files: private, one pair per student; nothing secret on the terminal.
     assert stat.S_IMODE(out.stat().st_mode) == 0o700
-    assert sorted(p.name for p in out.iterdir()) == ["alice.kubeconfig", "alice.txt", "bob.kubeconfig", "bob.txt"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "alice.kubeconfig",
+        "alice.link",
+        "alice.txt",
+        "bob.kubeconfig",
+        "bob.link",
+        "bob.txt",
+    ]
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in out.iterdir())
     config = yaml.safe_load((out / "alice.kubeconfig").read_text())
     token = config["users"][0]["user"]["token"]
@@ -194,9 +202,20 @@ def test_credentials_confine_each_student_to_their_own_namespace(
     assert f"Namespace: {alice_ns}" in note
     assert "  user:     plugin\n" in note
     assert f"  password: {password}\n" in note
-    for forward in ("svc/rabbitmq 5672:5672 15672:15672", "svc/data-endpoint 8080:80", "svc/workspace 8888:8888"):
+    for forward in ("svc/rabbitmq 5672:5672 15672:15672", "svc/data-endpoint 8080:80"):
         assert f"kubectl --kubeconfig alice.kubeconfig port-forward {forward}" in note
-    assert f"token={jupyter_token}" in note
+    # The workspace's login link: the class gateway's node port, the kubeconfig's own token (so it expires
+    # with it); the node's Jupyter token is the gateway's to add, never handed out.
+    gateway = cli_kube.get(BY_KIND[("v1", "Service")], names.gateway_name(roster_class), names.OPERATOR_NAMESPACE)
+    assert gateway is not None
+    assert gateway["spec"]["type"] == "NodePort"
+    link = (out / "alice.link").read_text().strip()
+    node_port = gateway["spec"]["ports"][0]["nodePort"]
+    assert re.fullmatch(rf"http://[0-9.]+:{node_port}/_login/alice\?token=[-_.A-Za-z0-9%]+", link), link
+    assert link.endswith(f"token={token}")
+    assert f"\n  {link}\n" in note
+    assert jupyter_token not in note
+    assert link not in result.stdout
 
     # A short-lived token: exp as --duration said (10m), and no long-lived token Secret anywhere.
     claims = _jwt_claims(token)

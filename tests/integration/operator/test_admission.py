@@ -48,7 +48,7 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
     ("image-space", {"students": 2, "images": {"appMetaCache": " redis:7"}}, "spec.images.appMetaCache"),
     ("bad-prefix", {"students": 2, "namespacePrefix": "Bad_Prefix"}, "spec.namespacePrefix"),
     ("string-bool", {"students": 2, "suspended": "yes"}, "spec.suspended"),
-    ("string-toggle", {"students": 2, "components": {"jupyter": "true"}}, "spec.components.jupyter"),
+    ("string-toggle", {"students": 2, "components": {"workspace": "true"}}, "spec.components.workspace"),
     ("few-pods", {"students": 2, "resources": {"quota": {"pods": 1}}}, "spec.resources.quota.pods"),
     (
         "bad-toleration",
@@ -84,7 +84,7 @@ def test_every_rendered_object_is_valid_for_the_api_server(kube: Kube) -> None:
             "valid",
             roster=[{"id": "ann", "name": 'Ann "the" Ann: {x}'}],
             podSecurity="restricted",
-            components={"jupyter": True, "playback": True, "dataSharingService": True},
+            components={"workspace": True, "playback": True, "dataSharingService": True},
         )
     )
     objects = render.student_objects(cls, cls.students[0])

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from vwclass.cli import access, durations, output, session
+from vwclass.cli import access, durations, output, session, workspace_links
 from vwclass.cli.errors import CliError, Exit, abort
 
 if TYPE_CHECKING:
@@ -147,11 +147,23 @@ def credentials(
             show_default=False,
         ),
     ] = None,
+    gateway_url: Annotated[
+        str | None,
+        typer.Option(
+            "--gateway-url",
+            metavar="URL",
+            help="The class gateway's address as students' browsers reach it (default: spec.gateway.url, "
+            "else a node's address and the gateway's node port).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Write students' kubeconfigs and node notes.
 
     For each student: STUDENT.kubeconfig, a short-lived token for their own namespace (TokenRequest),
-    and STUDENT.txt, their RabbitMQ plugin credentials and how to reach their node. Mode 0600.
+    STUDENT.txt, their RabbitMQ plugin credentials and how to reach their node, and with workspaces
+    STUDENT.link, their browser workspace's login link (the same token: it expires with the
+    kubeconfig). Mode 0600.
     """
     seconds = durations.parse(duration, "--duration")
     if not MIN_SECONDS <= seconds <= MAX_SECONDS:
@@ -163,6 +175,7 @@ def credentials(
     cls = parse_class(body)
     chosen = _chosen(cls, student or [])
     cluster = _cluster(kube, server)
+    base = workspace_links.gateway_base(kube, cls, gateway_url) if cls.components.workspace else None
     _private_directory(out)
     rows: list[tuple[str, str, str, str, str]] = []
     pending: list[str] = []
@@ -176,7 +189,10 @@ def credentials(
         config_file, notes_file = f"{each.id}.kubeconfig", f"{each.id}.txt"
         config = access.kubeconfig(cluster, cls.name, each.id, each.namespace, token)
         _write_private(out / config_file, output.dump_yaml([config]))
-        jupyter = values.get("jupyter-token", "") if cls.components.jupyter else None
+        link = None
+        if base is not None:
+            link = workspace_links.login_link(base, each.id, token)
+            _write_private(out / f"{each.id}.link", link + "\n")
         _write_private(
             out / notes_file,
             access.notes(
@@ -187,7 +203,7 @@ def credentials(
                 config_file,
                 expires,
                 values["plugin-password"],
-                jupyter,
+                link,
             ),
         )
         rows.append((each.id, each.namespace, str(out / config_file), str(out / notes_file), expires))

@@ -1,0 +1,69 @@
+"""A class's gateway to its students' workspaces: its ConfigMap, Deployment and Service, rendered: no I/O.
+
+One nginx per class routes /<student>/ to that student's JupyterLab, in the student's namespace. A
+check beside it (vwclass.gateway) lets a request through only with a cookie holding that student's
+token, set by the login link `vwclass credentials` writes. The token is the one the student's
+kubeconfig carries, so a link expires with it, and deleting the student ends both.
+
+Why nginx of our own rather than an Ingress or a Gateway API route: neither is in every cluster (MicroK8s
+has no ingress controller until its addon is enabled, and no Gateway API at all), the per-request check
+would need the controller's own auth annotations, which differ from one controller to the next, and
+the class's one Service can still be put behind either (spec.gateway.serviceType ClusterIP).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from vwclass.core import names, presets, render
+from vwclass.core.spec import ClassSpec
+
+Obj = dict[str, Any]
+LISTEN_PORT = 8080
+CHECK_PORT = 8081
+
+
+def nginx_conf() -> str:
+    """The gateway's nginx configuration: the same for every class (what differs, the check knows)."""
+    return render.render_text("gateway-nginx.conf.j2", {"listen_port": LISTEN_PORT, "check_port": CHECK_PORT})
+
+
+def objects(cls: ClassSpec) -> list[Obj]:
+    """The class's gateway ConfigMap, Deployment and Service (replicas 0 while the class is suspended)."""
+    conf = nginx_conf()
+    context = {
+        "cls": cls,
+        "name": names.gateway_name(cls.name),
+        "namespace": names.OPERATOR_NAMESPACE,
+        "component": names.GATEWAY_COMPONENT,
+        "class_label": names.CLASS_LABEL,
+        "common_labels": {
+            names.MANAGED_BY: names.MANAGED_BY_VALUE,
+            names.PART_OF: "vwclass",
+            names.CLASS_LABEL: cls.name,
+        },
+        "replicas": 0 if cls.suspended else 1,
+        "account": names.GATEWAY_SERVICE_ACCOUNT,
+        "student_account": names.STUDENT_SERVICE_ACCOUNT,
+        "credentials_secret": names.CREDENTIALS_SECRET,
+        "namespace_prefix": namespace_prefix(cls),
+        "nginx_conf": conf,
+        "config_hash_annotation": names.CONFIG_HASH_ANNOTATION,
+        "config_hash": hashlib.sha256(conf.encode()).hexdigest()[:16],
+        "listen_port": LISTEN_PORT,
+        "check_port": CHECK_PORT,
+        "nginx_resources": presets.GATEWAY_CONTAINERS["nginx"],
+        "check_resources": presets.GATEWAY_CONTAINERS["check"],
+        "api_version": names.API_VERSION,
+        "kind": names.KIND,
+    }
+    return render.render_template("gateway.yaml.j2", context)
+
+
+def namespace_prefix(cls: ClassSpec) -> str:
+    """The prefix of the class's student namespaces, from a student's (each is <prefix>-<id>)."""
+    if not cls.students:
+        return cls.name
+    first = cls.students[0]
+    return first.namespace.removesuffix(f"-{first.id}")

@@ -1,0 +1,1 @@
+"""The check beside a class's gateway nginx: which requests reach which student's workspace."""
