@@ -13,6 +13,7 @@ from vwclass.cli.commands import (
     change,
     create,
     credentials,
+    dashboard,
     doctor,
     install,
     operator,
@@ -88,6 +89,7 @@ def _root(
       vwclass data physics --since -1h                every student's measurements, one table
       vwclass report physics                          queues, stored, rejected: who is stuck
       vwclass collect physics --out week3/            records and files, a folder per student
+      vwclass dashboard physics                       a live page: health, data, plugin logs
       vwclass delete physics                          everything goes, after you confirm
 
     \b
@@ -121,6 +123,7 @@ app.command(rich_help_panel="Classes")(create.render)
 app.command(rich_help_panel="Class data")(teacher.data)
 app.command(rich_help_panel="Class data")(teacher.collect)
 app.command(rich_help_panel="Class data")(teacher.report)
+app.command(rich_help_panel="Class data")(dashboard.dashboard)
 # Students' plugins on their own node.
 app.add_typer(plugin.app, name="plugin", rich_help_panel="Plugins")
 app.command(rich_help_panel="Plugins")(plugin.newplugin)

@@ -1,4 +1,4 @@
-"""Streams of a pod: its log as it is written, and a command run in one of its containers."""
+"""Streams of a pod: its log as it is written (or its last lines), and a command run in one of its containers."""
 
 from __future__ import annotations
 
@@ -43,6 +43,35 @@ def log(kube: Kube, namespace: str, pod: str, container: str, follow: bool) -> I
         raise ApiError(0, "ConnectionError", str(exc)) from None
     finally:
         raw.release_conn()
+
+
+def recent_log(
+    kube: Kube, namespace: str, pod: str, container: str, lines: int, limit_bytes: int = 65536, timeout: float = 10.0
+) -> str:
+    """The last `lines` lines of the container's log (at most limit_bytes of it), as text."""
+    query = [("container", container), ("tailLines", str(lines)), ("limitBytes", str(limit_bytes))]
+    api = kube.api_client
+    try:
+        method, url, headers, body, _ = api.param_serialize(
+            "GET",
+            POD.path(namespace, pod, "log"),
+            query_params=query,
+            header_params={"Accept": "*/*"},
+            auth_settings=["BearerToken"],
+        )
+        response = api.call_api(method, url, headers, body, _request_timeout=timeout)
+        raw: Any = response.response
+        try:
+            data: bytes = raw.read()
+        finally:
+            raw.release_conn()
+    except ApiException as exc:
+        raise error_from(exc.status or 0, exc.reason or "", exc.body) from None
+    except (HTTPError, OSError) as exc:
+        raise ApiError(0, "ConnectionError", str(exc)) from None
+    if not 200 <= response.status < 300:
+        raise error_from(response.status, response.reason or "", data)
+    return data.decode("utf-8", "replace")
 
 
 def execute(

@@ -4,7 +4,7 @@ Every student's node is read where it runs, through the API server's proxy with 
 credentials (the data endpoint through its Service, RabbitMQ's and the data-sharing service's metrics
 through the node pod), never by opening an endpoint to the network. The pure parts (the query,
 merging, formats, the collect layout, the report's rows) are vwclass.core.classdata and
-vwclass.core.nodereport.
+vwclass.core.nodereport; reading the nodes a few at a time is vwclass.cli.nodereads.
 """
 
 from __future__ import annotations
@@ -16,14 +16,13 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from vwclass.cli import output, session
+from vwclass.cli import nodereads, output, session
 from vwclass.cli.errors import Exit, abort
 
 if TYPE_CHECKING:
@@ -33,9 +32,6 @@ if TYPE_CHECKING:
     from vwclass.kube.api import Kube
 
 Obj = dict[str, Any]
-T = TypeVar("T")
-# Students read at once: enough to hide the proxy's round trips, few enough for the API server.
-_PARALLEL = 8
 
 StudentOption = Annotated[
     list[str] | None,
@@ -58,41 +54,6 @@ def _students(kube: Kube, class_name: str, only: Sequence[str] | None) -> list[S
             abort(f"--student {student_id}: class {class_name!r} has no such student", Exit.BAD_INPUT)
         chosen.append(found)
     return chosen
-
-
-def _each(students: Sequence[Student], work: Callable[[Student], T]) -> list[T]:
-    """work(student) for every student, a few at a time, in the students' order."""
-    if len(students) <= 1:
-        return [work(s) for s in students]
-    with ThreadPoolExecutor(max_workers=min(_PARALLEL, len(students))) as pool:
-        return list(pool.map(work, students))
-
-
-def _why(error: Exception) -> str:
-    """One line for a failed read of a student's node (an ApiError carries the proxy's own reason)."""
-    from vwclass.kube.api import ApiError
-
-    if isinstance(error, ApiError):
-        if error.status == 0:
-            return f"cannot reach the cluster: {error.message[:200]}"
-        # No ready pod behind the Service, or (while the operator is still creating it) no Service yet.
-        if (error.status == 503 and "no endpoints available" in error.message) or (
-            error.status == 404 and error.message.startswith(("services ", "pods "))
-        ):
-            return "its node is not running (suspended, not ready, or not created yet: `vwclass status`)"
-        return f"{error.status} {error.message[:300]}".strip()
-    if isinstance(error, OSError):
-        return error.strerror or str(error)
-    return str(error)
-
-
-def _query(kube: Kube, student: Student, document: Obj) -> list[Record]:
-    from vwclass.core import classdata
-    from vwclass.kube import proxy
-
-    path = proxy.service_path(student.namespace, classdata.SERVICE, classdata.SERVICE_PORT, classdata.QUERY_PATH)
-    answer = proxy.request(kube, "POST", path, body=document)
-    return classdata.parse_answer(student.id, answer.decode("utf-8", "replace"))
 
 
 def _query_document(since: str, name: str | None, tail: int | None = None) -> Obj:
@@ -142,13 +103,13 @@ def data(
 
     def read(s: Student) -> tuple[Student, list[Record] | None, str]:
         try:
-            return s, _query(kube, s, document), ""
+            return s, nodereads.query(kube, s, document), ""
         except Exception as error:
-            if _unexplained(error):
+            if nodereads.unexplained(error):
                 raise
-            return s, None, _why(error)
+            return s, None, nodereads.why(error)
 
-    answers = _each(students, read)
+    answers = nodereads.each(students, read)
     failed = [(s, why) for s, records, why in answers if records is None]
     records = classdata.merged({s.id: recs for s, recs, _ in answers if recs is not None})
     chosen = classdata.Format(fmt)
@@ -164,13 +125,6 @@ def data(
         output.note(f"{s.id}: not read: {why}")
     if failed:
         raise typer.Exit(Exit.FAILED)
-
-
-def _unexplained(error: Exception) -> bool:
-    """A bug rather than a node that did not answer: it keeps its traceback."""
-    from vwclass.kube.api import ApiError
-
-    return not isinstance(error, (ApiError, OSError, UnicodeError))
 
 
 # -- collect ---------------------------------------------------------------------------------------------
@@ -204,11 +158,11 @@ def _collect_student(kube: Kube, student: Student, document: Obj, into: Path) ->
     folder = into / student.id
     folder.mkdir()
     try:
-        records = _query(kube, student, document)
+        records = nodereads.query(kube, student, document)
     except Exception as error:
-        if _unexplained(error):
+        if nodereads.unexplained(error):
             raise
-        return classdata.Collected(student.id, student.namespace, error=_why(error))
+        return classdata.Collected(student.id, student.namespace, error=nodereads.why(error))
     (folder / classdata.RECORDS_FILE).write_text(classdata.to_ndjson(records))
     files = missing = 0
     for record in records:
@@ -223,7 +177,7 @@ def _collect_student(kube: Kube, student: Student, document: Obj, into: Path) ->
                 proxy.download(kube, path, handle)
             files += 1
         except Exception as error:
-            if _unexplained(error):
+            if nodereads.unexplained(error):
                 raise
             # Expired or removed since the record was read: the record stays, the file is counted missing.
             target.unlink(missing_ok=True)
@@ -275,7 +229,7 @@ def collect(
     except OSError as error:
         abort(f"--out {out}: cannot write there: {error.strerror}", Exit.BAD_INPUT)
     try:
-        collected = _each(students, lambda s: _collect_student(kube, s, document, staging))
+        collected = nodereads.each(students, lambda s: _collect_student(kube, s, document, staging))
         stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         manifest = classdata.manifest(class_name, stamp, since, collected)
         (staging / classdata.MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
@@ -330,9 +284,9 @@ def _report_student(kube: Kube, student: Student, pod: Obj | None, since: str, n
         try:
             return proxy.request(kube, "GET", path, timeout=30).decode("utf-8", "replace")
         except Exception as error:
-            if _unexplained(error):
+            if nodereads.unexplained(error):
                 raise
-            problems.append(f"{what}: {_why(error)}")
+            problems.append(f"{what}: {nodereads.why(error)}")
             return None
 
     rabbitmq = endpoint = sharing = None
@@ -358,13 +312,13 @@ def _report_student(kube: Kube, student: Student, pod: Obj | None, since: str, n
             )
         if endpoint is not None:
             try:
-                latest = _query(kube, student, {"start": classdata.EVER, "tail": 1})
+                latest = nodereads.query(kube, student, {"start": classdata.EVER, "tail": 1})
                 last = nodereport.last_message_ns([r.timestamp_ns for r in latest])
             except Exception as error:
-                if _unexplained(error):
+                if nodereads.unexplained(error):
                     raise
                 last = nodereport.UNREAD
-                problems.append(f"data endpoint query: {_why(error)}")
+                problems.append(f"data endpoint query: {nodereads.why(error)}")
     return nodereport.student_report(
         student.id,
         student.namespace,
@@ -408,7 +362,7 @@ def report(
     kube = session.connect(ctx)
     students = _students(kube, class_name, student)
     pods = _node_pods(kube, class_name)
-    rows = _each(students, lambda s: _report_student(kube, s, pods.get(s.namespace), since, now_ns))
+    rows = nodereads.each(students, lambda s: _report_student(kube, s, pods.get(s.namespace), since, now_ns))
 
     def last(r: StudentReport) -> str:
         return format_timestamp(r.last_message_ns) if r.last_message_ns is not None else ""
