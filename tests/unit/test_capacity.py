@@ -283,13 +283,15 @@ def test_the_pre_pull_pod_of_each_usable_node_is_weighed_on_that_node_until_it_r
     assert capacity.assess(off, nodes, []).needed_pods == per_student
 
 
-def test_a_new_class_is_sized_beside_its_pre_pull_pods() -> None:
-    cls = make_class(students=1)
-    rooms = [NodeRoom("n1", 11, 16000, 64 * GI)]
-    beside = capacity.room_beside_prepull(cls, rooms)
-    assert beside[0].pods == 10
+def test_a_new_class_is_sized_beside_its_pre_pull_and_gateway_pods() -> None:
+    rooms = [NodeRoom("n1", 11, 16000, 64 * GI), NodeRoom("n2", 20, 16000, 64 * GI)]
+    beside = capacity.room_beside_shared_pods(make_class(students=1), rooms)
+    assert [room.pods for room in beside] == [10, 18]  # a pre-pull pod on each, the gateway on the roomiest
     assert beside[0].cpu_millis < 16000
-    assert capacity.room_beside_prepull(make_class(students=1, imagePrePull=False), rooms) == rooms
+    no_gateway = make_class(students=1, components={"workspace": False})
+    assert [room.pods for room in capacity.room_beside_shared_pods(no_gateway, rooms)] == [10, 19]
+    neither = make_class(students=1, imagePrePull=False, components={"workspace": False})
+    assert capacity.room_beside_shared_pods(neither, rooms) == rooms
 
 
 def test_the_gateway_pod_is_weighed_once_for_the_class_until_it_runs() -> None:

@@ -106,3 +106,15 @@ def test_a_plugin_run_counts_after_its_pod_is_gone_and_drops_the_nodes_kept_answ
     assert memory.get(key, 30 * MINUTES, NOW) == (False, None)  # the node must be asked again
     assert memory.plugins_seen(key, None) == NOW  # `vwclass plugin run` removed its pod: it still counts
     assert memory.plugins_seen(key, NOW - 60 * MINUTES) == NOW  # an older one changes nothing
+
+
+def test_the_last_workspace_use_is_jupyters_last_activity() -> None:
+    metrics = (
+        "# HELP jupyter_server_last_activity_timestamp_seconds Timestamp of last seen activity\n"
+        "# TYPE jupyter_server_last_activity_timestamp_seconds gauge\n"
+        f"jupyter_server_last_activity_timestamp_seconds {NOW.timestamp()}\n"
+        f"jupyter_server_started_timestamp_seconds {NOW.timestamp() - 3600}\n"
+    )
+    assert idleness.last_workspace_use(metrics) == NOW
+    assert idleness.last_workspace_use("") is None  # not read: it says nothing
+    assert idleness.last_message(metrics) is None  # the data endpoint's is another sample

@@ -342,7 +342,7 @@ def node_room(nodes: list[Obj], pods: list[Obj]) -> list[Check]:
     for preset in PRESETS:
         body = {"metadata": {"name": "sizing"}, "spec": {"students": 1, "resources": {"preset": preset}}}
         cls = parse_class({"apiVersion": names.API_VERSION, "kind": names.KIND, **body})
-        usable = capacity.room_beside_prepull(cls, rooms.values())
+        usable = capacity.room_beside_shared_pods(cls, rooms.values())
         largest[preset] = capacity.largest_class(capacity.class_need(cls).pods_per_student, usable)
     detail = "largest class that fits now: " + ", ".join(f"{n} students ({p})" for p, n in largest.items())
     if not any(largest.values()):

@@ -243,21 +243,27 @@ def missing_gateway_pod(cls: ClassSpec, pods: Iterable[Obj]) -> list[PodNeed]:
     return [PodNeed(names.GATEWAY_COMPONENT, cpu, memory, disk_bytes=pod_disk_request(pod_spec))]
 
 
-def room_beside_prepull(cls: ClassSpec, rooms: Iterable[NodeRoom]) -> list[NodeRoom]:
-    """Each node's room once the class's pre-pull pod has taken its share (for sizing a new class)."""
-    if not cls.image_prepull:
-        return list(rooms)
-    need = _prepull_need(cls)
-    return [
-        replace(
-            room,
-            pods=max(0, room.pods - 1),
-            cpu_millis=max(0, room.cpu_millis - need.cpu_millis),
-            memory_bytes=max(0, room.memory_bytes - need.memory_bytes),
-            disk_bytes=max(0, room.disk_bytes - need.disk_bytes),
-        )
-        for room in rooms
-    ]
+def room_beside_shared_pods(cls: ClassSpec, rooms: Iterable[NodeRoom]) -> list[NodeRoom]:
+    """Each node's room once the class's own shared pods have taken their share (for sizing a new
+    class): its pre-pull pod on every node, and its gateway's pod on the roomiest."""
+    rooms = list(rooms)
+    if cls.image_prepull:
+        rooms = [_less(room, _prepull_need(cls)) for room in rooms]
+    gateway_pod = missing_gateway_pod(cls, [])
+    if gateway_pod and rooms:
+        roomiest = max(range(len(rooms)), key=lambda i: rooms[i].pods)
+        rooms[roomiest] = _less(rooms[roomiest], gateway_pod[0])
+    return rooms
+
+
+def _less(room: NodeRoom, need: PodNeed) -> NodeRoom:
+    return replace(
+        room,
+        pods=max(0, room.pods - 1),
+        cpu_millis=max(0, room.cpu_millis - need.cpu_millis),
+        memory_bytes=max(0, room.memory_bytes - need.memory_bytes),
+        disk_bytes=max(0, room.disk_bytes - need.disk_bytes),
+    )
 
 
 def _taints_tolerated(taints: Iterable[Mapping[str, Any]], tolerations: Sequence[Mapping[str, Any]]) -> bool:

@@ -101,7 +101,17 @@ class Activity:
 
 def last_message(endpoint_metrics: str) -> dt.datetime | None:
     """The data endpoint's last stored batch, from its metrics (0, or absent: nothing since it started)."""
-    for name, _labels, value in nodereport.samples(endpoint_metrics):
-        if name == "vwclass_dataendpoint_last_commit_timestamp_seconds" and value > 0:
+    return _timestamp(endpoint_metrics, "vwclass_dataendpoint_last_commit_timestamp_seconds")
+
+
+def last_workspace_use(jupyter_metrics: str) -> dt.datetime | None:
+    """When the student last used their workspace (JupyterLab's last API request, kernel or terminal
+    activity, from its metrics): an open JupyterLab tab, which asks every few seconds, counts."""
+    return _timestamp(jupyter_metrics, "jupyter_server_last_activity_timestamp_seconds")
+
+
+def _timestamp(metrics: str, sample: str) -> dt.datetime | None:
+    for name, _labels, value in nodereport.samples(metrics):
+        if name == sample and value > 0:
             return dt.datetime.fromtimestamp(value, dt.UTC)
     return None

@@ -4,7 +4,8 @@ of vwclass.core.idleness gathered in a reconcile.
 What the cluster shows (the class's start, the teacher's wake on the namespace, the student's plugin
 pods, all delivered by the watches or listed by a full pass) decides first. Only a student those call
 idle is asked when their node last stored a message, through the API server's proxy to their data
-endpoint (what `vwclass report` reads too): at most once until that answer could have gone stale, so
+endpoint (what `vwclass report` reads too), and with a workspace when they last used it (JupyterLab's
+metrics, served without its token, the same way): at most once until that answer could have gone stale, so
 a class of 500 busy students costs no read while their plugins run, and one read each per idleTimeout
 when they publish from the runner alone. A node that is down (already idle) is not asked.
 """
@@ -19,7 +20,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from vwclass.core import classdata, idleness, lifecycle, nodereport, status
+from vwclass.core import classdata, idleness, lifecycle, names, nodereport, status
 from vwclass.core.spec import ClassSpec, Student
 from vwclass.kube import proxy
 from vwclass.kube.api import ApiError, Kube
@@ -95,15 +96,29 @@ def _node_running(pods: list[Obj]) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
-def _read_last_message(kube: Kube, student: Student) -> dt.datetime | None:
-    path = proxy.service_path(
+def _read_metrics(kube: Kube, student: Student, path: str, what: str) -> str:
+    try:
+        return proxy.request(kube, "GET", path, timeout=READ_TIMEOUT, attempts=1).decode()
+    except ApiError as error:  # not answering (starting, stopped): it tells nothing, so nothing is assumed
+        log.info("%s: %s not read: %s", student.namespace, what, error)
+        return ""
+
+
+def _read_last_activity(kube: Kube, cls: ClassSpec, student: Student) -> dt.datetime | None:
+    """The later of the node's last stored message and, with a workspace, the student's last use of it."""
+    endpoint = proxy.service_path(
         student.namespace, classdata.SERVICE, classdata.SERVICE_PORT, nodereport.ENDPOINT_METRICS_PATH
     )
-    try:
-        return idleness.last_message(proxy.request(kube, "GET", path, timeout=READ_TIMEOUT, attempts=1).decode())
-    except ApiError as error:  # not answering (starting, stopped): it tells nothing, so nothing is assumed
-        log.info("%s: last message not read: %s", student.namespace, error)
-        return None
+    found = [idleness.last_message(_read_metrics(kube, student, endpoint, "last message"))]
+    if cls.components.workspace:
+        workspace = proxy.service_path(
+            student.namespace,
+            names.WORKSPACE_SERVICE,
+            str(names.WORKSPACE_PORT),
+            f"{names.workspace_path(student.id)}metrics",
+        )
+        found.append(idleness.last_workspace_use(_read_metrics(kube, student, workspace, "workspace use")))
+    return max((moment for moment in found if moment is not None), default=None)
 
 
 def idle_students(
@@ -136,7 +151,7 @@ def idle_students(
         key = (cls.uid, student.id)
         stands, message = messages.get(key, timeout, now)
         if not stands:
-            message = _read_last_message(kube, student)
+            message = _read_last_activity(kube, cls, student)
             messages.put(key, message, now)
         return message
 

@@ -30,8 +30,10 @@ def classroom_node(testenv_cluster: Cluster | None, cli_kube: Kube) -> Iterator[
 def largest(preset: str) -> int:
     cls = parse_class(class_body("sizing", students=1, resources={"preset": preset}))
     room = capacity.NodeRoom("n", 110, 48000, 187 * 2**30)
-    # Beside the class's image pre-pull pod, which takes a slot of the node too.
-    return capacity.largest_class(capacity.class_need(cls).pods_per_student, capacity.room_beside_prepull(cls, [room]))
+    # Beside the class's image pre-pull pod and its gateway's, which take slots of the node too.
+    return capacity.largest_class(
+        capacity.class_need(cls).pods_per_student, capacity.room_beside_shared_pods(cls, [room])
+    )
 
 
 def test_create_warns_in_one_line_when_the_class_cannot_fit_and_creates_it_anyway(
@@ -44,8 +46,8 @@ def test_create_warns_in_one_line_when_the_class_cannot_fit_and_creates_it_anywa
         assert result.exit_code == 0, result.output
         warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
         assert len(warnings) == 1, result.stderr
-        # Its students' pods and its pre-pull pod.
-        assert f"needs {students * pods + 1} pods; the nodes can take 110 more" in warnings[0]
+        # Its students' pods, its pre-pull pod and its gateway's.
+        assert f"needs {students * pods + 2} pods; the nodes can take 110 more" in warnings[0]
         assert cli_kube.get(CLASS, "toobig") is not None
         fits = cli("create", "fits", "--students", "2")
         assert fits.exit_code == 0, fits.output

@@ -74,15 +74,15 @@ def test_a_class_too_big_for_the_node_says_so_then_with_room_is_the_largest_that
 ) -> None:
     (empty,) = rooms(kube)
     assert empty == capacity.NodeRoom(classroom_node, 110, 48000, 187 * 2**30, 2**40)
-    # The class's image pre-pull pod takes a slot of the node beside its students.
-    largest = capacity.largest_class(per_student(), capacity.room_beside_prepull(sizing(), [empty]))
+    # The class's image pre-pull pod and its gateway's take slots of the node beside its students.
+    largest = capacity.largest_class(per_student(), capacity.room_beside_shared_pods(sizing(), [empty]))
     assert largest >= 2
     pods = len(per_student())
     # Someone else holds one student's worth of slots on the node; room appears when they leave.
     for obj in filler(classroom_node, pods):
         kube.apply(obj)
     eventually(lambda: rooms(kube)[0].pods == 110 - pods, timeout=60, what="the filler's pods placed")
-    students = capacity.largest_class(per_student(), capacity.room_beside_prepull(sizing(), rooms(kube))) + 1
+    students = capacity.largest_class(per_student(), capacity.room_beside_shared_pods(sizing(), rooms(kube))) + 1
     assert students == largest, "pod slots are what runs short"
     kube.apply(class_body("overfull", students=students))
     try:
@@ -96,7 +96,7 @@ def test_a_class_too_big_for_the_node_says_so_then_with_room_is_the_largest_that
         assert re.match(r"needs \S+ (pods|CPUs|of memory)", ready["message"]), ready
         assert condition(kube, "overfull", "Stalled")["reason"] == "InsufficientCapacity"
         # Once the node is full, what is left is exactly what does not fit: stated, not flapping.
-        missing = students * pods + 1 - (110 - pods)  # its students' pods and its pre-pull pod
+        missing = students * pods + 2 - (110 - pods)  # its students' pods, its pre-pull and gateway pods
         eventually(
             lambda: (short() or {}).get("message") == f"needs {missing} pods; the nodes can take 0 more",
             timeout=240,

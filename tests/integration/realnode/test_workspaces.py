@@ -82,7 +82,8 @@ def gateway_answers(link: str) -> None:
 def test_a_students_link_opens_their_own_workspace_and_nothing_else(course: RealClass) -> None:
     a, b = course.students
     link_a, link_b = link_of(a), link_of(b)
-    assert link_a.startswith("http://") and f"/_login/{a.id}?token=" in link_a
+    assert link_a.startswith("http://")
+    assert f"/_login/{a.id}?token=" in link_a
     base = base_of(link_a)
     gateway_answers(link_a)
     started = time.monotonic()
@@ -91,7 +92,8 @@ def test_a_students_link_opens_their_own_workspace_and_nothing_else(course: Real
     status, headers, _ = ada.get(link_a)
     assert status == 302, status
     assert headers["Location"] == f"/{a.id}/lab"
-    assert f"Path=/{a.id}/" in headers["Set-Cookie"] and "HttpOnly" in headers["Set-Cookie"]
+    assert f"Path=/{a.id}/" in headers["Set-Cookie"]
+    assert "HttpOnly" in headers["Set-Cookie"]
     assert "Max-Age=" in headers["Set-Cookie"]  # gone when the token expires
 
     def lab() -> str | None:
@@ -102,7 +104,8 @@ def test_a_students_link_opens_their_own_workspace_and_nothing_else(course: Real
     print(f"\n{a.id}'s JupyterLab answered {time.monotonic() - started:.1f}s after the login")
     assert "JupyterLab" in page
     status, _, body = ada.get(f"{base}/{a.id}/api/contents")
-    assert status == 200 and json.loads(body)["type"] == "directory"
+    assert status == 200
+    assert json.loads(body)["type"] == "directory"
     # Signed in as A: B's workspace is still closed (A's cookie is for A's path; presented for B's, refused).
     assert ada.get(f"{base}/{b.id}/lab")[0] == 401
     token_a = link_a.split("token=", 1)[1]
@@ -110,7 +113,9 @@ def test_a_students_link_opens_their_own_workspace_and_nothing_else(course: Real
     assert Browser().get(f"{base}/{b.id}/api/contents", forged)[0] == 401
     # A's link used at B's login: refused, and no cookie set.
     status, headers, body = Browser().get(link_a.replace(f"/_login/{a.id}?", f"/_login/{b.id}?"))
-    assert status == 401 and "Set-Cookie" not in headers and "ask your teacher" in body
+    assert status == 401
+    assert "Set-Cookie" not in headers
+    assert "ask your teacher" in body
     # No link, a made-up token.
     assert Browser().get(f"{base}/{a.id}/lab")[0] == 401
     assert Browser().get(f"{base}/_login/{a.id}?token=made.up.token")[0] == 401
