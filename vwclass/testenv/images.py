@@ -136,6 +136,14 @@ GATEWAY_IMAGE = DebianImage(
     command=("nginx", "-g", "daemon off;"),
     user="101:101",
 )
+# JupyterLab's defaults in the workspace (Dockerfile.workspace writes the same): no news fetched from the
+# internet in a classroom, and the terminal's screen-reader mode (its text in the page, for students who
+# use one, and what the browser tests read).
+JUPYTERLAB_SETTINGS = "/usr/local/share/jupyter/lab/settings/overrides.json"
+WORKSPACE_SETTINGS = (
+    '{"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": false}, '
+    '"@jupyterlab/terminal-extension:plugin": {"screenReaderMode": true}}'
+)
 # The workspace's Python packages, at the versions requirements/test.lock pins where it has them.
 WORKSPACE_PACKAGES = ("pywaggle==0.56.3", "sage-data-client==0.9.1", "jupyterlab==4.4.10")
 
@@ -199,19 +207,8 @@ def workspace_image(stage: Path) -> DebianImage:
     project = project_image(stage)
     return DebianImage(
         "ghcr.io/sagecontinuum/vwclass-workspace:0.1.0",
-        # bash, less and nano: a terminal as students expect it; libstdc++6: numpy's wheel links it.
-        packages=(
-            "python3",
-            "python3-pip",
-            "python3-venv",
-            "passwd",
-            "ca-certificates",
-            "libstdc++6",
-            "bash",
-            "less",
-            "nano",
-            "procps",
-        ),
+        # bash: the terminal's shell (the slim image has it); libstdc++6: numpy's wheel links it.
+        packages=("python3", "python3-pip", "python3-venv", "passwd", "ca-certificates", "libstdc++6", "bash"),
         copy_in=project.copy_in,
         customize=(
             f'chroot "$1" env {PIP_ENV} pip install --quiet --no-cache-dir --break-system-packages '
@@ -223,6 +220,8 @@ def workspace_image(stage: Path) -> DebianImage:
             )
             .replace("groupadd --system --gid 10001 vwclass", "groupadd --gid 1000 student"),
             'ln -s /opt/vwclass/bin/vwclass "$1"/usr/local/bin/vwclass',
+            f'mkdir -p "$1"{JUPYTERLAB_SETTINGS.rsplit("/", 1)[0]} && '
+            f"printf '%s' '{WORKSPACE_SETTINGS}' > \"$1\"{JUPYTERLAB_SETTINGS}",
             'chroot "$1" python3 -c "import waggle.plugin, sage_data_client, jupyterlab"',
         ),
         command=("jupyter", "lab"),

@@ -34,11 +34,14 @@ GROUPS: dict[str, tuple[str, ...]] = {
     ),
     # The message-bus tests run Debian's RabbitMQ outside any cluster.
     "message-bus": ("rabbitmq-server",),
+    # The browser tests drive a student's workspace (JupyterLab) and the teacher's dashboard in headless
+    # Chromium, through Debian's chromedriver of the same version (selenium never downloads a driver).
+    "browser": ("chromium", "chromium-driver"),
 }
 TARGETS: dict[str, tuple[str, ...]] = {
     "demo": ("real-node",),
     "demo-kwok": (),  # make demo REAL_STUDENTS=0: simulated nodes only
-    "test": ("real-node", "message-bus"),
+    "test": ("real-node", "message-bus", "browser"),
 }
 
 

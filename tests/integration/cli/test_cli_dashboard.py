@@ -5,14 +5,8 @@ run on kwok nodes: tests/integration/realnode reads a plugin's published value o
 
 from __future__ import annotations
 
-import json
-import queue
-import signal
 import socket
-import subprocess
-import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +14,8 @@ from typing import Any
 import pytest
 
 from tests.support.classes import class_body, delete_class, wait_ready
-from tests.support.cli import VWCLASS, Cli, one_line
+from tests.support.cli import Cli, one_line
+from tests.support.dashboard import Dashboard
 from tests.support.embedded_operator import EmbeddedOperator
 from tests.support.kube import eventually
 from tests.support.pods import student_pod
@@ -39,47 +34,6 @@ def ready_class(cli_kube: Kube, operator: EmbeddedOperator) -> Iterator[str]:
     wait_ready(cli_kube, CLASS, len(STUDENTS))
     yield CLASS
     delete_class(cli_kube, CLASS)
-
-
-class Dashboard:
-    """`vwclass dashboard` as a teacher's shell runs it, with its first line of output read."""
-
-    def __init__(self, kubeconfig: Path, *args: str) -> None:
-        self.process = subprocess.Popen(
-            [str(VWCLASS), "--kubeconfig", str(kubeconfig), "dashboard", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        lines: queue.Queue[str] = queue.Queue()
-        assert self.process.stdout is not None
-        stdout = self.process.stdout
-
-        def read() -> None:
-            for line in stdout:
-                lines.put(line)
-
-        threading.Thread(target=read, daemon=True).start()
-        try:
-            self.line = lines.get(timeout=60)
-        except queue.Empty:
-            self.process.kill()
-            raise AssertionError(f"no URL printed; stderr: {self.process.communicate()[1]}") from None
-        self.url = next(word for word in self.line.split() if word.startswith("http://"))
-
-    def get(self, path: str) -> tuple[int, str, str]:
-        with urllib.request.urlopen(self.url.rstrip("/") + path, timeout=30) as answer:
-            return answer.status, answer.headers.get("Content-Type", ""), answer.read().decode()
-
-    def snapshot(self) -> dict[str, Any]:
-        document: dict[str, Any] = json.loads(self.get("/api/snapshot")[2])
-        return document
-
-    def interrupt(self) -> tuple[int, str]:
-        """Ctrl-C: its exit code and stderr."""
-        self.process.send_signal(signal.SIGINT)
-        _, stderr = self.process.communicate(timeout=30)
-        return self.process.returncode, stderr
 
 
 def cards(document: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -1,11 +1,16 @@
 """Students' browser workspaces on the real node, through the class's gateway, as the handout's links
-reach them (HTTP here; tests/integration/realnode/test_workspaces_in_a_browser.py drives Chromium):
+reach them, by HTTP and in headless Chromium (Debian's; each step's screenshot kept in
+artifacts/<test name>/):
 
 - a student's link logs them in (a cookie for their path only) and opens their JupyterLab;
 - no link, a classmate's link or cookie, a made-up token: refused, at the login and at every path;
 - a classmate's pod cannot reach the workspace's port at all (the gateway alone may);
 - in the workspace, `vwclass plugin run` works as is (the student's account, their namespace), and
-  its value comes back through sage-data-client.
+  its value comes back through sage-data-client;
+- in Chromium: student A opens their link, runs `vwclass newplugin` and `vwclass plugin run` in
+  JupyterLab's terminal and reads the value back with sage-data-client in a notebook; student B, with
+  their own link, cannot open A's workspace nor log in at A's path; the teacher's `vwclass dashboard`
+  shows A's value on A's card.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.support.browser import artifacts_fixture, chromium
+from tests.support.dashboard import Dashboard
 from tests.support.kube import eventually, unique
 from tests.support.realnode import RealClass, Student, class_on_the_real_node, probe, stored
 from vwclass.core import names
@@ -28,6 +35,8 @@ from vwclass.kube.api import Kube
 from vwclass.testenv.cluster import Cluster
 
 pytestmark = pytest.mark.realnode
+
+artifacts = artifacts_fixture()
 
 
 @pytest.fixture(scope="module")
@@ -148,3 +157,77 @@ def test_vwclass_plugin_runs_from_the_workspace_as_the_student(course: RealClass
     print(f"\nvwclass plugin run from the workspace: {time.monotonic() - started:.1f}s\n{out[-400:]}")
     records = stored(a, "ws_check.value")
     assert any(r["value"] == 21.5 for r in records), records
+
+
+# -- in the browser ----------------------------------------------------------------------------------
+VALUE = 21.5
+QUERY = """import os, sage_data_client
+df = sage_data_client.query(endpoint=os.environ["SAGE_DATA_API"], start="-1h", filter={"name": "hello.value"})
+print("stored:", sorted(set(df.value)), "from", sorted(set(df["meta.task"])))"""
+
+
+def timed(what: str, started: float) -> float:
+    took = time.monotonic() - started
+    print(f"\n{what}: {took:.1f}s")
+    return took
+
+
+def test_a_student_runs_a_plugin_and_reads_its_value_in_the_browser_and_the_teacher_sees_it(
+    course: RealClass, cluster: Cluster, artifacts: Path
+) -> None:
+    a, b = course.students
+    link_a, link_b = link_of(a), link_of(b)
+    base = link_a.split("/_login/", 1)[0]
+    with chromium(artifacts) as browser:
+        started = time.monotonic()
+        browser.open(link_a)
+        browser.wait_lab_ready(timeout=120)
+        timed("student A's JupyterLab open in the browser", started)
+        assert browser.driver.current_url == f"{base}/{a.id}/lab"  # the token left the address bar
+        browser.screenshot("a-jupyterlab")
+
+        browser.open_terminal()
+        started = time.monotonic()
+        browser.terminal_run(
+            "vwclass newplugin hello && sed -i 's/return round(random.uniform([^)]*), 2)/return 21.5/' hello/main.py",
+            expect="hello",
+        )
+        browser.terminal_run(
+            "vwclass plugin run hello --dir hello -- --count 3 --interval 1",
+            expect=f"published hello.value = {VALUE}",
+            timeout=240,
+        )
+        timed("vwclass plugin run typed in the workspace's terminal, its value published", started)
+        browser.screenshot("a-terminal-plugin-run")
+
+        browser.new_notebook()
+        started = time.monotonic()
+        output = browser.run_cell(QUERY, expect=f"stored: [{VALUE}]", timeout=180)
+        timed("sage-data-client in a notebook, the value read back", started)
+        assert "from ['hello']" in output, output
+        browser.screenshot("a-notebook-query")
+
+    with chromium(artifacts) as browser:
+        browser.open(link_b)
+        browser.wait_lab_ready(timeout=120)
+        browser.screenshot("b-own-jupyterlab")
+        # Logged in as B, A's workspace is closed to them: at its pages and at A's login with B's token.
+        browser.open(f"{base}/{a.id}/lab")
+        browser.wait_text("body", "This link is not valid")
+        browser.screenshot("b-refused-at-a-workspace")
+        browser.open(link_b.replace(f"/_login/{b.id}?", f"/_login/{a.id}?"))
+        browser.wait_text("body", "This link is not valid")
+        browser.screenshot("b-token-refused-at-a-login")
+
+    dashboard = Dashboard(cluster.kubeconfig, course.name, "--port", "0")
+    try:
+        with chromium(artifacts) as browser:
+            started = time.monotonic()
+            browser.open(dashboard.url)
+            browser.wait_text(f'[data-student="{a.id}"] .latest', f"hello.value = {VALUE}", timeout=60)
+            timed("the teacher's dashboard showing A's value", started)
+            assert browser.text(f'[data-student="{a.id}"] .health') == "ready"
+            assert "hello.value" not in browser.text(f'[data-student="{b.id}"] .latest')
+            browser.screenshot("teacher-dashboard")
+    finally:
+        dashboard.interrupt()
