@@ -226,7 +226,7 @@ def missing_prepull_pods(cls: ClassSpec, rooms: Iterable[NodeRoom], pods: Iterab
 def missing_gateway_pod(cls: ClassSpec, pods: Iterable[Obj]) -> list[PodNeed]:
     """The class's gateway pod, when it has workspaces and the pod is not yet on a node (any node the
     placement allows: it is one pod for the whole class)."""
-    if not cls.components.workspace or cls.suspended:
+    if not cls.components.workspace:
         return []
     for pod in pods:
         labels = pod["metadata"].get("labels") or {}

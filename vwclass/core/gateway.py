@@ -30,7 +30,8 @@ def nginx_conf() -> str:
 
 
 def objects(cls: ClassSpec) -> list[Obj]:
-    """The class's gateway ConfigMap, Deployment and Service (replicas 0 while the class is suspended)."""
+    """The class's gateway ConfigMap, Deployment and Service. It keeps running while the class is
+    suspended (one small pod), so a student's link says their node is not running rather than failing."""
     conf = nginx_conf()
     context = {
         "cls": cls,
@@ -43,7 +44,6 @@ def objects(cls: ClassSpec) -> list[Obj]:
             names.PART_OF: "vwclass",
             names.CLASS_LABEL: cls.name,
         },
-        "replicas": 0 if cls.suspended else 1,
         "account": names.GATEWAY_SERVICE_ACCOUNT,
         "student_account": names.STUDENT_SERVICE_ACCOUNT,
         "credentials_secret": names.CREDENTIALS_SECRET,
