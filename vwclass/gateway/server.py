@@ -95,7 +95,7 @@ def _handler(decide: Check) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "vwclass-gateway"
 
-        def log_message(self, format: str, *args: Any) -> None:  # the base class's name
+        def log_message(self, format: str, *args: Any) -> None:
             pass  # the request line may hold a token: never logged
 
         def _answer(self, status: int, headers: dict[str, str] | None = None, text: str = "") -> None:
@@ -109,7 +109,7 @@ def _handler(decide: Check) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(body)
 
-        def do_GET(self) -> None:  # the base class's name
+        def do_GET(self) -> None:
             path = urlsplit(self.path).path
             try:
                 if path == "/healthz":

@@ -17,9 +17,8 @@ from vwclass.kube.resources import POD
 _NO_READ_TIMEOUT = None
 
 
-def log(kube: Kube, namespace: str, pod: str, container: str, follow: bool) -> Iterator[bytes]:
-    """The container's log in chunks as the API server sends them; with follow, until the container ends."""
-    query = [("container", container)] + ([("follow", "true")] if follow else [])
+def _log_request(kube: Kube, namespace: str, pod: str, query: list[tuple[str, str]], timeout: Any) -> Any:
+    """The open response to a GET of the pod's log (its body not yet read)."""
     api = kube.api_client
     try:
         method, url, headers, body, _ = api.param_serialize(
@@ -29,11 +28,17 @@ def log(kube: Kube, namespace: str, pod: str, container: str, follow: bool) -> I
             header_params={"Accept": "*/*"},
             auth_settings=["BearerToken"],
         )
-        response = api.call_api(method, url, headers, body, _request_timeout=(10, _NO_READ_TIMEOUT))
+        return api.call_api(method, url, headers, body, _request_timeout=timeout)
     except ApiException as exc:
         raise error_from(exc.status or 0, exc.reason or "", exc.body) from None
     except (HTTPError, OSError) as exc:
         raise ApiError(0, "ConnectionError", str(exc)) from None
+
+
+def log(kube: Kube, namespace: str, pod: str, container: str, follow: bool) -> Iterator[bytes]:
+    """The container's log in chunks as the API server sends them; with follow, until the container ends."""
+    query = [("container", container)] + ([("follow", "true")] if follow else [])
+    response = _log_request(kube, namespace, pod, query, (10, _NO_READ_TIMEOUT))
     if not 200 <= response.status < 300:
         raise error_from(response.status, response.reason or "", response.read())
     raw: Any = response.response
@@ -50,25 +55,14 @@ def recent_log(
 ) -> str:
     """The last `lines` lines of the container's log (at most limit_bytes of it), as text."""
     query = [("container", container), ("tailLines", str(lines)), ("limitBytes", str(limit_bytes))]
-    api = kube.api_client
+    response = _log_request(kube, namespace, pod, query, timeout)
+    raw: Any = response.response
     try:
-        method, url, headers, body, _ = api.param_serialize(
-            "GET",
-            POD.path(namespace, pod, "log"),
-            query_params=query,
-            header_params={"Accept": "*/*"},
-            auth_settings=["BearerToken"],
-        )
-        response = api.call_api(method, url, headers, body, _request_timeout=timeout)
-        raw: Any = response.response
-        try:
-            data: bytes = raw.read()
-        finally:
-            raw.release_conn()
-    except ApiException as exc:
-        raise error_from(exc.status or 0, exc.reason or "", exc.body) from None
+        data: bytes = raw.read()
     except (HTTPError, OSError) as exc:
         raise ApiError(0, "ConnectionError", str(exc)) from None
+    finally:
+        raw.release_conn()
     if not 200 <= response.status < 300:
         raise error_from(response.status, response.reason or "", data)
     return data.decode("utf-8", "replace")

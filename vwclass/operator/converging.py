@@ -32,6 +32,15 @@ def converge(kube: Kube, desired: Obj, actual: Obj | None) -> tuple[Obj, int]:
     return kube.replace(desired, applied["metadata"]["resourceVersion"]), 2
 
 
+def unmade(error: ApiError, what: str) -> str:
+    """Why a class's object in the operator's namespace could not be made, when that holds nothing back
+    (no namespace: 404; a role without the rule: 403); any other error is raised."""
+    if error.status not in (403, 404):
+        raise error
+    missing = f"namespace {names.OPERATOR_NAMESPACE} not found (`vwclass install` makes it)"
+    return f"{what}: {missing if error.status == 404 else error.message}"
+
+
 def list_in_operator_namespace(kube: Kube, resource: Resource, selector: str, page_size: int) -> list[Obj]:
     """The class's objects of a kind in the operator's namespace only: students may make the same kinds
     (with any labels) in theirs, and none of those is the class's. An install from before the kind was

@@ -18,7 +18,7 @@ from vwclass.core.spec import ClassSpec
 from vwclass.kube.api import ApiError, Kube
 from vwclass.kube.resources import BY_KIND
 from vwclass.operator.changes import Key, fingerprint, key_of
-from vwclass.operator.converging import converge
+from vwclass.operator.converging import converge, unmade
 
 log = logging.getLogger("vwclass.reconcile")
 Obj = dict[str, Any]
@@ -75,10 +75,7 @@ def ensure(kube: Kube, cls: ClassSpec, objects: dict[Key, Obj]) -> Result:
         try:
             actual, wrote = converge(kube, obj, objects.get(key_of(obj)))
         except ApiError as error:
-            if error.status not in (403, 404):
-                raise
-            missing = f"namespace {names.OPERATOR_NAMESPACE} not found (`vwclass install` makes it)"
-            result.problem = f"no gateway: {missing if error.status == 404 else error.message}"
+            result.problem = unmade(error, "no gateway")
             log.warning("class %s: %s", cls.name, result.problem)
             return result
         result.writes += wrote

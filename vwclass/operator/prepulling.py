@@ -16,7 +16,7 @@ from vwclass.core.spec import ClassSpec
 from vwclass.kube.api import ApiError, Kube
 from vwclass.kube.resources import DAEMONSET
 from vwclass.operator.changes import Key, fingerprint, key_of
-from vwclass.operator.converging import converge
+from vwclass.operator.converging import converge, unmade
 
 log = logging.getLogger("vwclass.reconcile")
 Obj = dict[str, Any]
@@ -49,10 +49,7 @@ def ensure(kube: Kube, cls: ClassSpec, objects: dict[Key, Obj]) -> Result:
     try:
         result.daemonset, wrote = converge(kube, desired, objects.get(wanted))
     except ApiError as error:
-        if error.status not in (403, 404):
-            raise
-        missing = f"namespace {names.OPERATOR_NAMESPACE} not found (`vwclass install` makes it)"
-        result.problem = f"images not pre-pulled: {missing if error.status == 404 else error.message}"
+        result.problem = unmade(error, "images not pre-pulled")
         log.warning("class %s: %s", cls.name, result.problem)
         return result
     result.writes += wrote
