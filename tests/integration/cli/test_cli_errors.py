@@ -91,7 +91,7 @@ def test_no_kubeconfig_or_no_context_is_exit_3(cli: Cli, tmp_path: Path, kubecon
         (("create", "physics"), "--students/--roster: spec: set exactly one of spec.students"),
         (
             ("create", "physics", "--students", "3", "--image", "gpu=nvidia/cuda:12"),
-            "--image: unknown component 'gpu'; components are rabbitmq, plugin-runner, data-sharing-service",
+            "--image: unknown component 'gpu'; components are rabbitmq, plugin-runner, workspace, gateway, ",
         ),
         (
             ("create", "physics", "--students", "3", "--image", "plugin-runner=bad image"),

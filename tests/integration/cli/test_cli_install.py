@@ -36,6 +36,10 @@ EXPECTED = {
     ("ClusterRoleBinding", "vwclass-operator"),
     ("ClusterRole", "vwclass-student"),
     ("Deployment", "vwclass-operator"),
+    ("ServiceAccount", "vwclass-gateway"),
+    ("ClusterRole", "vwclass-gateway"),
+    ("ClusterRoleBinding", "vwclass-gateway"),
+    ("ClusterRole", "vwclass-gateway-reader"),
     *(
         (kind, policy)
         for policy in names.ADMISSION_POLICIES

@@ -334,7 +334,7 @@ def test_credentials_for_one_student_only(cli: Cli, roster_class: str, tmp_path:
     out = tmp_path / "bob-only"
     result = cli("credentials", roster_class, "--student", "bob", "--out", str(out))
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in out.iterdir()) == ["bob.kubeconfig", "bob.txt"]
+    assert sorted(p.name for p in out.iterdir()) == ["bob.kubeconfig", "bob.link", "bob.txt"]
     assert result.stdout.splitlines()[0].split() == ["STUDENT", "NAMESPACE", "KUBECONFIG", "NOTES", "EXPIRES"]
     claims = _jwt_claims(yaml.safe_load((out / "bob.kubeconfig").read_text())["users"][0]["user"]["token"])
     assert abs(claims["exp"] - (time.time() + 8 * 3600)) < 120  # the default duration, 8h

@@ -112,7 +112,7 @@ def test_a_class_too_big_for_the_node_says_so_then_with_room_is_the_largest_that
         assert condition(kube, "overfull", "Stalled")["status"] == "False"
         # The node is now full of this class's own pods: they count as used, nothing is missing, no flap.
         (room,) = rooms(kube)
-        assert room.pods == 110 - largest * pods - 1
+        assert room.pods == 110 - largest * pods - 2  # and its pre-pull and gateway pods
         assert capacity_shortfall(kube, body, parse_class(body)) == ""
         # One student more would not fit, and the check says so.
         assert not capacity.check(list(per_student()), [room]).fits
@@ -154,6 +154,6 @@ def test_thirty_students_fit_one_node_with_room_for_two_plugin_pods_each(
             return len(placed) == 60
 
         eventually(plugins_placed, timeout=120, what="60 plugin pods placed on the one node")
-        assert rooms(kube)[0].pods == 110 - 30 * len(need) - 60 - 1  # and the class's pre-pull pod
+        assert rooms(kube)[0].pods == 110 - 30 * len(need) - 60 - 2  # and the class's pre-pull and gateway pods
     finally:
         delete_class(kube, "thirty", timeout=300)

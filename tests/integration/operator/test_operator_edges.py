@@ -66,7 +66,7 @@ def test_changing_images_and_presets_rolls_out_to_every_student(kube: Kube, oper
         class_body(
             "rollout",
             students=2,
-            images={"pluginRunner": "waggle/plugin-base:1.1.1-base"},
+            images={"workspace": "ghcr.io/sagecontinuum/vwclass-workspace:0.2.0"},
             resources={"preset": "large"},
         )
     )
@@ -75,7 +75,7 @@ def test_changing_images_and_presets_rolls_out_to_every_student(kube: Kube, oper
         node = kube.get(STATEFULSET, names.NODE_WORKLOAD, namespace)
         assert node is not None
         [container] = [c for c in node["spec"]["template"]["spec"]["containers"] if c["name"] == "plugin-runner"]
-        assert container["image"] == "waggle/plugin-base:1.1.1-base"
+        assert container["image"] == "ghcr.io/sagecontinuum/vwclass-workspace:0.2.0"
         assert container["resources"]["limits"] == {"cpu": "4", "memory": "4Gi", "ephemeral-storage": "8Gi"}
         quota = kube.get(QUOTA, "student-quota", namespace)
         assert quota is not None
