@@ -12,16 +12,19 @@ from vwclass.kube.resources import NAMESPACE, STUDENT_KINDS
 EXPECTED_PER_STUDENT = Counter(
     {
         "ServiceAccount": 1,
-        "RoleBinding": 1,
-        "NetworkPolicy": 2,
+        "RoleBinding": 2,  # the student's role, and the class gateway's read of the node's Jupyter token
+        "NetworkPolicy": 3,  # ingress, egress, and the workspace's way to the API server
         "ResourceQuota": 1,
         "LimitRange": 1,
         "Secret": 2,
-        "Service": 3,
+        "ConfigMap": 1,  # the workspace's kubeconfig
+        "Service": 4,
         "PersistentVolumeClaim": 1,
         "StatefulSet": 1,  # the node: one pod per student
     }
 )
+# What the class keeps in vwclass-system beside its pre-pull DaemonSet: its gateway.
+EXPECTED_IN_OPERATOR_NAMESPACE = Counter({"ConfigMap": 1, "Service": 1})
 
 
 def credentials(kube: Kube, class_name: str) -> dict[str, dict[str, str]]:
@@ -40,11 +43,16 @@ def assert_exactly_the_class(kube: Kube, class_name: str, students: int) -> None
         f"{class_name}-{names.generated_student_id(i)}" for i in range(1, students + 1)
     ]
     per_namespace: dict[str, Counter[str]] = {n["metadata"]["name"]: Counter() for n in namespaces}
+    shared: Counter[str] = Counter()
     for kind in STUDENT_KINDS:
         for obj in kube.list(kind, names.class_selector(class_name)):
             namespace = obj["metadata"]["namespace"]
+            if namespace == names.OPERATOR_NAMESPACE and obj["metadata"]["name"] == names.gateway_name(class_name):
+                shared[kind.kind] += 1
+                continue
             assert namespace in per_namespace, f"orphan {kind.kind} {obj['metadata']['name']} in {namespace}"
             per_namespace[namespace][kind.kind] += 1
+    assert shared == EXPECTED_IN_OPERATOR_NAMESPACE, shared
     for namespace, counted in per_namespace.items():
         assert counted == EXPECTED_PER_STUDENT, (
             f"{namespace}: {counted - EXPECTED_PER_STUDENT} extra, {EXPECTED_PER_STUDENT - counted} missing"
