@@ -24,7 +24,7 @@ EXPECTED_PER_STUDENT = Counter(
     }
 )
 # What the class keeps in vwclass-system beside its pre-pull DaemonSet: its gateway.
-EXPECTED_IN_OPERATOR_NAMESPACE = Counter({"ConfigMap": 1, "Service": 1})
+EXPECTED_IN_OPERATOR_NAMESPACE = Counter({"ConfigMap": 1, "Deployment": 1, "Service": 1})
 
 
 def credentials(kube: Kube, class_name: str) -> dict[str, dict[str, str]]:

@@ -1,6 +1,6 @@
 """Makes one object match its rendering: applied when it differs, replaced when an apply cannot
 remove what another manager added. Shared by everything a reconcile writes, with the listing of a
-class's objects in the operator's namespace (its image pre-pull and its gateway)."""
+class's objects in the operator's namespace (its image pre-pull)."""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ from vwclass.core import admission, lifecycle, names, rabbitmq, render, status
 from vwclass.core.schema import InvalidClass
 from vwclass.core.spec import ClassSpec, Student, parse_class
 from vwclass.kube.api import ApiError, Kube
-from vwclass.kube.resources import CLASS, DAEMONSET, DEPLOYMENT, NAMESPACE, POD, STUDENT_KINDS, Resource, resource_of
+from vwclass.kube.resources import CLASS, DAEMONSET, NAMESPACE, POD, STUDENT_KINDS, Resource, resource_of
 from vwclass.operator import gatewaying, idling, prepulling, stopping, timekeeping
 from vwclass.operator.capacity_check import capacity_shortfall, needs_capacity_check
 from vwclass.operator.changes import Comparison, Key, Remembered, fingerprint, key_of
@@ -120,8 +120,8 @@ def observe(kube: Kube, class_name: str, pool: Executor) -> Observed:
     # Every pod of the class, its students' plugins too (managed by `vwclass plugin`): their activity.
     pods_future = pool.submit(_list_slim, kube, POD, f"{names.CLASS_LABEL}={class_name}")
     futures = [pool.submit(_list_slim, kube, kind, selector) for kind in STUDENT_KINDS]
-    for kind in (DAEMONSET, DEPLOYMENT):  # the class's image pre-pull and gateway
-        futures.append(pool.submit(list_in_operator_namespace, kube, kind, selector, LIST_PAGE))
+    # The class's image pre-pull (its gateway's kinds are among the students' kinds, listed above).
+    futures.append(pool.submit(list_in_operator_namespace, kube, DAEMONSET, selector, LIST_PAGE))
     objects = {key_of(o): o for future in futures for o in future.result()}
     pods: dict[str, list[Obj]] = defaultdict(list)
     for pod in pods_future.result():
