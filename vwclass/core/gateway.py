@@ -47,7 +47,7 @@ def objects(cls: ClassSpec) -> list[Obj]:
         "account": names.GATEWAY_SERVICE_ACCOUNT,
         "student_account": names.STUDENT_SERVICE_ACCOUNT,
         "credentials_secret": names.CREDENTIALS_SECRET,
-        "namespace_prefix": namespace_prefix(cls),
+        "namespace_prefix": cls.namespace_prefix or cls.name,
         "nginx_conf": conf,
         "config_hash_annotation": names.CONFIG_HASH_ANNOTATION,
         "config_hash": hashlib.sha256(conf.encode()).hexdigest()[:16],
@@ -59,11 +59,3 @@ def objects(cls: ClassSpec) -> list[Obj]:
         "kind": names.KIND,
     }
     return render.render_template("gateway.yaml.j2", context)
-
-
-def namespace_prefix(cls: ClassSpec) -> str:
-    """The prefix of the class's student namespaces, from a student's (each is <prefix>-<id>)."""
-    if not cls.students:
-        return cls.name
-    first = cls.students[0]
-    return first.namespace.removesuffix(f"-{first.id}")

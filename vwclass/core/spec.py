@@ -82,6 +82,7 @@ class ClassSpec:
     image_prepull: bool = True
     idle_timeout: dt.timedelta | None = None  # a student's node is suspended alone after this long idle
     gateway: Gateway = Gateway()
+    namespace_prefix: str = ""  # each student's namespace is <prefix>-<id> (spec.namespacePrefix, or the name)
     # Not the spec's: where the cluster's API server answers (address, port), as its `kubernetes`
     # Endpoints say, which a workspace's egress policy lets through. The operator sets it from the
     # cluster; an offline rendering has none, and its workspaces cannot reach the API.
@@ -163,4 +164,5 @@ def parse_class(obj: Mapping[str, Any]) -> ClassSpec:
         schedule=schedule,
         expiry=expiry,
         gateway=Gateway(spec["gateway"]["serviceType"], spec["gateway"].get("url", "")),
+        namespace_prefix=prefix,
     )
